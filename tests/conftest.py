@@ -1,0 +1,225 @@
+"""Fixtures: an app per test on a temp database, clients, sign-in, and loopback mail/SMS peers."""
+
+import json
+import os
+import re
+import socket
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from webapp import create_app
+from webapp.cli import DEMO_PASSWORD, seed_demo
+from webapp.extensions import db
+from webapp.models import OutboxMessage, User
+
+PASSWORD = DEMO_PASSWORD
+CSRF_RE = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
+HTMX = {"HX-Request": "true"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _database_url(tmp_path, request) -> tuple[str, callable]:
+    """SQLite in a temp file; or, for the services leg, a throwaway PostgreSQL database."""
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        return f"sqlite:///{tmp_path / 'test.db'}", lambda: None
+    import psycopg2
+
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    admin = psycopg2.connect(base)
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+
+    def drop():
+        db.close() if not db.is_closed() else None
+        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+    return base.rsplit("/", 1)[0] + "/" + name, drop
+
+
+def make_app(tmp_path, request, **overrides):
+    url, cleanup = _database_url(tmp_path, request)
+    config = {
+        "TESTING": True,
+        "DATABASE_URL": url,
+        "SECRET_KEY": "test-secret-key-" + "x" * 32,
+        "RATELIMIT_STORAGE_URI": os.environ.get("TEST_RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_KEY_PREFIX": f"t{uuid.uuid4().hex[:12]}",
+        # Cheaper hashing in tests; the production profile is asserted on its own.
+        "ARGON2_TIME_COST": 1,
+        "ARGON2_MEMORY_COST": 8192,
+        "MAIL_BACKEND": "outbox",
+        "SMS_BACKEND": "outbox",
+    }
+    config.update(overrides)
+    app = create_app(config)
+    from webapp.db import migrate
+
+    migrate()
+    with app.app_context(), db.connection_context():
+        seed_demo(PASSWORD)
+    request.addfinalizer(cleanup)
+    return app
+
+
+@pytest.fixture
+def app_factory(tmp_path, request):
+    return lambda **overrides: make_app(tmp_path, request, **overrides)
+
+
+@pytest.fixture
+def app(app_factory, request):
+    marker = request.node.get_closest_marker("config")
+    return app_factory(**(marker.kwargs if marker else {}))
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def dbconn(app):
+    """A database connection for assertions outside a request."""
+    with db.connection_context():
+        yield db
+
+
+def csrf(client, path="/login") -> str:
+    html = client.get(path).get_data(as_text=True)
+    match = CSRF_RE.search(html)
+    assert match, f"no csrf token on {path}"
+    return match.group(1)
+
+
+def post(client, path, data=None, *, htmx=False, token_from=None, **kw):
+    data = dict(data or {})
+    data.setdefault("csrf_token", csrf(client, token_from or _page_for(client)))
+    headers = dict(HTMX if htmx else {})
+    headers.update(kw.pop("headers", {}))
+    return client.post(path, data=data, headers=headers, **kw)
+
+
+def _page_for(client):
+    return "/settings/profile" if _signed_in(client) else "/login"
+
+
+def _signed_in(client) -> bool:
+    with client.session_transaction() as s:
+        return "_user_id" in s
+
+
+def last_code(to: str, kind: str = "email") -> str:
+    with db.connection_context():
+        msg = (OutboxMessage.select()
+               .where((OutboxMessage.to == to) & (OutboxMessage.kind == kind))
+               .order_by(OutboxMessage.id.desc()).first())
+    assert msg is not None, f"no {kind} to {to}"
+    return re.search(r"\b(\d{6})\b", msg.body).group(1)
+
+
+def outbox(kind=None, to=None):
+    with db.connection_context():
+        q = OutboxMessage.select().order_by(OutboxMessage.id)
+        if kind:
+            q = q.where(OutboxMessage.kind == kind)
+        if to:
+            q = q.where(OutboxMessage.to == to)
+        return list(q)
+
+
+def signin(client, email="member@example.com", password=PASSWORD, channel="email"):
+    """Password, then an email code from the outbox: a fully signed-in client."""
+    token = csrf(client, "/login")
+    r = client.post("/login", data={"email": email, "password": password, "csrf_token": token})
+    assert r.status_code == 303, r.get_data(as_text=True)
+    verify_url = r.headers["Location"]
+    token = csrf(client, verify_url)
+    r = client.post(verify_url + "/channel", data={"channel": channel, "csrf_token": token})
+    assert r.status_code == 303, r.get_data(as_text=True)
+    with db.connection_context():
+        user = User.by_email(email)
+    code = last_code(user.email if channel == "email" else user.phone, channel)
+    r = client.post(verify_url + "/code", data={"code": code, "csrf_token": token})
+    assert r.status_code == 303, r.get_data(as_text=True)
+    return r
+
+
+def user(email) -> User:
+    with db.connection_context():
+        return User.by_email(email)
+
+
+@pytest.fixture
+def member_client(client):
+    signin(client, "member@example.com")
+    return client
+
+
+# --- loopback peers -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server on loopback (aiosmtpd) that keeps what it receives."""
+    from aiosmtpd.controller import Controller
+
+    class Handler:
+        def __init__(self):
+            self.messages = []
+
+        async def handle_DATA(self, server, session, envelope):
+            from email import message_from_bytes, policy
+
+            msg = message_from_bytes(envelope.content, policy=policy.default)
+            self.messages.append({"to": envelope.rcpt_tos, "subject": msg["Subject"],
+                                  "body": msg.get_content()})
+            return "250 OK"
+
+    handler = Handler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    handler.port = port
+    yield handler
+    controller.stop()
+
+
+@pytest.fixture
+def sms_receiver():
+    """An SMS webhook receiver on loopback: records each POSTed JSON body."""
+    received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        status = 200
+
+        def do_POST(self):
+            length = int(self.headers.get("Content-Length", 0))
+            received.append(json.loads(self.rfile.read(length)))
+            self.send_response(Handler.status)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    class Receiver:
+        messages = received
+        url = f"http://127.0.0.1:{server.server_address[1]}/sms"
+        handler = Handler
+
+    yield Receiver
+    server.shutdown()

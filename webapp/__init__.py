@@ -1,0 +1,70 @@
+"""Aesthetix CRM account security: the application factory."""
+
+import logging
+
+from flask import Flask, jsonify
+from jinja2 import FileSystemLoader
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import config as settings
+from . import db as database
+from .extensions import csrf, limiter, login_manager
+
+log = logging.getLogger(__name__)
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Defaults, then the environment, then the test mapping; then extensions and blueprints."""
+    app = Flask(
+        __name__,
+        instance_path=str(settings.INSTANCE),
+        static_folder=str(settings.ROOT / "static"),
+    )
+    app.config.update(settings.DEFAULTS)
+    app.config.update(settings.from_environment())
+    app.config.update(test_config or {})
+    settings.finish(app.config, settings.INSTANCE)
+    # Pages live in templates/, fragments in partials/ (addressed as "partials/...").
+    app.jinja_loader = FileSystemLoader([str(settings.ROOT / "templates"), str(settings.ROOT)])
+
+    if app.config["TRUSTED_PROXIES"]:
+        hops = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
+    database.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None
+
+    from . import auth, hooks, profile, verify
+    from .activity import bp as activity_bp
+    from .auth import session as _session  # noqa: F401  (registers the user loader)
+    from .cli import register as register_cli
+    from .dev import bp as dev_bp
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(profile.bp)
+    app.register_blueprint(verify.bp)
+    app.register_blueprint(activity_bp)
+    app.register_blueprint(dev_bp)
+    hooks.register(app)
+    register_cli(app)
+
+    @app.get("/healthz")
+    def healthz():
+        """Liveness with a database round trip."""
+        checks = {"database": "ok"}
+        status = 200
+        try:
+            from .extensions import db
+
+            with db.connection_context():
+                db.execute_sql("SELECT 1")
+        except Exception:  # noqa: BLE001 - any failure is reported, not raised
+            checks["database"] = "error"
+            status = 503
+        return jsonify(status="ok" if status == 200 else "error", checks=checks), status
+
+    return app

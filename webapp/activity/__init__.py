@@ -1,0 +1,5 @@
+from flask import Blueprint
+
+bp = Blueprint("activity", __name__, url_prefix="/settings/activity")
+
+from . import routes  # noqa: E402,F401

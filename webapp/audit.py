@@ -1,0 +1,36 @@
+"""Writing security events. Rows are append-only; details never hold codes or secrets."""
+
+import json
+
+from flask import has_request_context, request
+
+from .models import AuditEvent, Membership
+
+
+def record(event: str, *, subject=None, actor=None, outcome: str = "ok", channel=None,
+           organization=None, **details) -> AuditEvent:
+    """Store one event; who/where come from the request when there is one."""
+    ip, agent = "", ""
+    if has_request_context():
+        ip = request.remote_addr or ""
+        agent = (request.user_agent.string or "")[:255]
+        if actor is None:
+            from .web import real_user
+
+            actor = real_user()
+    if organization is None and subject is not None:
+        organization = (Membership.select(Membership.organization)
+                        .where(Membership.user == subject)
+                        .order_by(Membership.id)
+                        .scalar())
+    return AuditEvent.create(
+        organization=organization,
+        actor=actor,
+        subject=subject,
+        event=event,
+        outcome=outcome,
+        channel=channel,
+        ip=ip[:64],
+        user_agent=agent,
+        details=json.dumps(details, default=str),
+    )

@@ -1,0 +1,102 @@
+"""Settings: defaults in code, secrets and deployment choices from the environment."""
+
+import os
+import secrets
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = ROOT / "instance"
+
+DEFAULTS = {
+    "ENV_NAME": "development",
+    "DATABASE_URL": f"sqlite:///{INSTANCE / 'aesthetix.db'}",
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_KEY_PREFIX": "aesthetix",
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_STRATEGY": "fixed-window",
+    "MAIL_BACKEND": "outbox",
+    "MAIL_SERVER": "localhost",
+    "MAIL_PORT": 25,
+    "MAIL_USE_TLS": False,
+    "MAIL_USERNAME": "",
+    "MAIL_PASSWORD": "",
+    "MAIL_DEFAULT_SENDER": "Aesthetix CRM <no-reply@aesthetix.example>",
+    "MAIL_TIMEOUT": 10,
+    "SMS_BACKEND": "outbox",
+    "SMS_WEBHOOK_URL": "",
+    "SMS_TIMEOUT": 10,
+    "DEV_OUTBOX": False,
+    "TRUSTED_PROXIES": 0,
+    # Password hashing: argon2id, OWASP profile m=19 MiB, t=2, p=1.
+    "ARGON2_TIME_COST": 2,
+    "ARGON2_MEMORY_COST": 19456,
+    "ARGON2_PARALLELISM": 1,
+    # Login throttling counts failed attempts only.
+    "LOGIN_FAILURES_PER_ACCOUNT": "10 per 15 minutes",
+    "LOGIN_FAILURES_PER_IP": "50 per 15 minutes",
+    # Step-up engine.
+    "CODE_TTL_SECONDS": 300,
+    "CODE_MAX_ATTEMPTS": 5,
+    "CODE_RESEND_AFTER_SECONDS": 30,
+    "CODE_MAX_RESENDS": 3,
+    "CODE_USER_FAILURE_LIMIT": 10,
+    "CODE_USER_FAILURE_WINDOW_SECONDS": 900,
+    "CODE_USER_LOCK_SECONDS": 900,
+    "LOGIN_PENDING_SECONDS": 600,
+    "DAILY_CHANGE_LIMIT": 5,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+    "WTF_CSRF_TIME_LIMIT": None,
+    "SECRET_KEY": None,
+    "TOTP_ENCRYPTION_KEYS": "",
+}
+
+_BOOL = {"1", "true", "yes", "on"}
+
+
+def _coerce(default, raw: str):
+    if isinstance(default, bool):
+        return raw.strip().lower() in _BOOL
+    if isinstance(default, int):
+        return int(raw)
+    return raw
+
+
+def from_environment(environ=os.environ) -> dict:
+    """Every default can be overridden by an environment variable of the same name."""
+    values = {}
+    for name, default in DEFAULTS.items():
+        if name in environ:
+            values[name] = _coerce(default, environ[name]) if default is not None else environ[name]
+    if "AESTHETIX_ENV" in environ:
+        values["ENV_NAME"] = environ["AESTHETIX_ENV"]
+    return values
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run safely."""
+
+
+def dev_secret_key(instance: Path) -> str:
+    """A development key made once and kept in instance/ so sessions survive restarts."""
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def finish(config: dict, instance: Path) -> None:
+    """Fill in derived settings and refuse unsafe production settings."""
+    production = config["ENV_NAME"] == "production"
+    if not config.get("SECRET_KEY"):
+        if production:
+            raise ConfigError("SECRET_KEY must be set in production (AESTHETIX_ENV=production).")
+        config["SECRET_KEY"] = dev_secret_key(instance)
+    elif production and len(config["SECRET_KEY"]) < 32:
+        raise ConfigError("SECRET_KEY is too short for production: use at least 32 characters.")
+    if production:
+        config["SESSION_COOKIE_SECURE"] = True
+        config["DEV_OUTBOX"] = False

@@ -1,0 +1,58 @@
+"""Database binding: one connection per request, SQLite pragmas, versioned migrations."""
+
+from pathlib import Path
+
+from peewee import SqliteDatabase
+from playhouse import db_url
+from playhouse.migrations import Runner
+
+from .extensions import db
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+SQLITE_PRAGMAS = (
+    ("journal_mode", "wal"),
+    ("foreign_keys", 1),
+    ("busy_timeout", 10000),
+    ("synchronous", "normal"),
+)
+
+
+def connect(url: str):
+    """A peewee database for a playhouse.db_url URL, with the pragmas we rely on."""
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, timeout=10)
+    return db_url.connect(url)
+
+
+def init_app(app) -> None:
+    """Bind the proxy and open/close a connection around each request."""
+    db.initialize(connect(app.config["DATABASE_URL"]))
+
+    @app.before_request
+    def _open():
+        db.connect(reuse_if_open=True)
+
+    @app.teardown_request
+    def _close(exc):
+        if not db.is_closed():
+            db.close()
+
+
+def migrate() -> list[str]:
+    """Apply pending migrations in order; returns the names applied (idempotent)."""
+    with db.connection_context():
+        return Runner(db.obj, directory=str(MIGRATIONS)).up()
+
+
+def is_sqlite() -> bool:
+    return isinstance(db.obj, SqliteDatabase)
+
+
+def atomic_write():
+    """A write transaction; on SQLite take the write lock up front so racing writers queue."""
+    if is_sqlite():
+        return db.obj.atomic(lock_type="IMMEDIATE")
+    return db.atomic()

@@ -1,0 +1,15 @@
+"""Forms shared by several blueprints."""
+
+from flask_wtf import FlaskForm
+from wtforms import StringField
+from wtforms.validators import InputRequired, Length
+
+
+class EmptyForm(FlaskForm):
+    """A one-button POST that still carries and checks the CSRF token."""
+
+
+class CodeForm(FlaskForm):
+    code = StringField(
+        "Code", validators=[InputRequired("Enter the code."), Length(max=64, message="Too long.")]
+    )

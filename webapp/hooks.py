@@ -1,0 +1,98 @@
+"""Cross-cutting request hooks: security headers, error pages and fragments, template globals."""
+
+from flask import render_template, request
+from flask_limiter.errors import RateLimitExceeded
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from .models import utcnow
+from .web import is_htmx, is_impersonating, real_user
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+NO_STORE_ENDPOINTS = {"verify.show", "verify.choose", "verify.resend", "verify.code"}
+
+
+def register(app):
+    @app.after_request
+    def security_headers(response):
+        h = response.headers
+        h.setdefault("Content-Security-Policy", CSP)
+        h.setdefault("X-Content-Type-Options", "nosniff")
+        h.setdefault("X-Frame-Options", "DENY")
+        h.setdefault("Referrer-Policy", "same-origin")
+        if request.is_secure:
+            h.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        if request.endpoint in NO_STORE_ENDPOINTS or getattr(request, "no_store", False):
+            h["Cache-Control"] = "no-store"
+        elif current_user and current_user.is_authenticated:
+            h.setdefault("Cache-Control", "private, no-cache")
+        if response.status_code in (301, 302, 303, 307, 308):
+            for name in [k for k in h.keys() if k.startswith("HX-")]:
+                del h[name]
+        return response
+
+    def error_response(status: int, title: str, message: str, retry_after=None):
+        if is_htmx():
+            body = render_template("partials/error.html", status=status, title=title,
+                                   message=message)
+            response = app.make_response((body, status))
+            response.headers["HX-Retarget"] = "#toasts"
+            response.headers["HX-Reswap"] = "beforeend"
+        else:
+            body = render_template("errors/error.html", status=status, title=title,
+                                   message=message)
+            response = app.make_response((body, status))
+        response.vary.add("HX-Request")
+        if retry_after:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc):
+        return error_response(400, "Your session expired",
+                              "This form was open too long or came from another site. "
+                              "Reload the page and try again.")
+
+    @app.errorhandler(RateLimitExceeded)
+    def rate_limited(exc):
+        from .extensions import limiter
+
+        wait = None
+        current = limiter.current_limit
+        if current is not None:
+            wait = max(1, current.reset_at - int(utcnow().timestamp()))
+        minutes = max(1, ((wait or 60) + 59) // 60)
+        return error_response(429, "Too many attempts",
+                              f"Too many attempts. Try again in {minutes} minute(s).",
+                              retry_after=wait)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc):
+        titles = {400: "Bad request", 403: "Not allowed", 404: "Not found",
+                  405: "Not allowed", 409: "Conflict", 413: "Too large"}
+        message = exc.description if exc.code in (400, 403, 409) else {
+            404: "There is nothing here.",
+            405: "That action isn't available here.",
+        }.get(exc.code, "Something went wrong.")
+        return error_response(exc.code or 500, titles.get(exc.code, "Error"), message)
+
+    @app.errorhandler(Exception)
+    def server_error(exc):
+        app.logger.exception("unhandled error")
+        return error_response(500, "Something went wrong",
+                              "Something went wrong on our side. Nothing was changed. "
+                              "Please try again.")
+
+    @app.context_processor
+    def globals_():
+        return {
+            "impersonating": is_impersonating(),
+            "real_user": real_user(),
+            "dev_outbox": app.config["DEV_OUTBOX"],
+            "has_endpoint": lambda name: name in app.view_functions,
+        }

@@ -1,0 +1,58 @@
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField
+from wtforms.validators import InputRequired, Length, ValidationError
+
+
+def normalise_phone(raw: str, region: str = "US") -> str | None:
+    """E.164 for a valid number, None for an empty field; ValueError for anything else."""
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    if len(raw) > 32 or not raw.isascii():
+        raise ValueError("Enter a phone number like +1 202 555 0101.")
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError("Enter a phone number like +1 202 555 0101.") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError("That phone number isn't valid. Include the country code, like +1.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_email(raw: str) -> str:
+    try:
+        info = validate_email((raw or "").strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError("Enter a valid email address, like name@example.com.") from exc
+    return info.normalized.lower()
+
+
+class ProfileForm(FlaskForm):
+    name = StringField("Name", validators=[Length(max=120, message="Use at most 120 characters.")])
+    email = StringField("Email", validators=[InputRequired("Enter your email."), Length(max=254)])
+    phone = StringField("Phone", validators=[Length(max=32, message="That's too long.")])
+
+    def validate_email(self, field):
+        try:
+            field.normalised = normalise_email(field.data)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+
+    def validate_phone(self, field):
+        try:
+            field.normalised = normalise_phone(field.data)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+class PasswordForm(FlaskForm):
+    current_password = PasswordField(
+        "Current password", validators=[InputRequired("Enter your current password."),
+                                        Length(max=1024)])
+    new_password = PasswordField(
+        "New password", validators=[InputRequired("Enter a new password.")])
+    confirm_password = PasswordField(
+        "Confirm new password", validators=[InputRequired("Confirm the new password."),
+                                            Length(max=1024)])

@@ -1,0 +1,183 @@
+"""Settings > My Profile: personal data, password, two-factor."""
+
+from flask import abort, current_app, flash, redirect, url_for
+from flask_login import current_user, login_required
+
+from .. import audit
+from ..db import atomic_write
+from ..extensions import limiter
+from ..forms import EmptyForm
+from ..models import Membership, User, utcnow
+from ..security import passwords
+from ..security.stepup import unused_backup_codes
+from ..verify.routes import begin_change, open_modal, policy
+from ..web import is_htmx, is_impersonating, notify, page_or_fragment, trigger
+from . import bp
+from .forms import PasswordForm, ProfileForm
+
+
+@bp.before_request
+@login_required
+def _signed_in():
+    """Every profile route needs a signed-in user."""
+
+
+def refuse_while_impersonating(what: str):
+    """:raise 403: the session is an admin's "Login as"."""
+    if is_impersonating():
+        audit.record("impersonation.denied", subject=current_user, outcome="denied", action=what)
+        abort(403, description=f"While signed in as another person you can't {what}. "
+                               "Return to your account first.")
+
+
+def may_edit_own_profile(user) -> bool:
+    membership = Membership.get_or_none(Membership.user == user)
+    return membership is None or membership.can_edit_own_profile
+
+
+def _context(**kw):
+    user = current_user
+    ctx = {
+        "user": user,
+        "profile_form": kw.pop("profile_form", None) or ProfileForm(
+            formdata=None, name=user.name, email=user.email, phone=user.phone or ""),
+        "password_form": kw.pop("password_form", None) or PasswordForm(formdata=None),
+        "form": EmptyForm(),
+        "can_edit": may_edit_own_profile(user),
+        "backup_left": unused_backup_codes(user) if user.totp_enabled else 0,
+    }
+    ctx.update(kw)
+    return ctx
+
+
+@bp.get("")
+def show():
+    """My Profile page."""
+    return page_or_fragment("profile/show.html", "partials/profile/personal.html", **_context())
+
+
+@bp.get("/personal")
+def personal():
+    """The Personal Data section alone (refreshed after a verified change)."""
+    return page_or_fragment("profile/show.html", "partials/profile/personal.html", **_context())
+
+
+def _section_errors(form):
+    return page_or_fragment("profile/show.html", "partials/profile/personal.html", 422,
+                            **_context(profile_form=form))
+
+
+@bp.post("")
+def update():
+    """Save the name; a new phone or email starts the step-up verification instead."""
+    refuse_while_impersonating("change this profile")
+    user = current_user
+    if not may_edit_own_profile(user):
+        abort(403, description="Your profile can only be changed by your account owner.")
+    form = ProfileForm()
+    if not form.validate_on_submit():
+        return _section_errors(form)
+    new_email, new_phone = form.email.normalised, form.phone.normalised
+    email_changed, phone_changed = new_email != user.email, new_phone != user.phone
+    if email_changed and phone_changed:
+        form.phone.errors = ["Change your email and your phone one at a time."]
+        return _section_errors(form)
+    name = (form.name.data or "").strip()
+    if name != user.name:
+        User.update(name=name).where(User.id == user.id).execute()
+        user.name = name
+    back = url_for("profile.show")
+    if phone_changed:
+        return begin_change(user, user, "change_phone", {"phone": new_phone}, back=back)
+    if email_changed:
+        if User.select().where((User.email == new_email) & (User.id != user.id)).exists():
+            form.email.errors = ["That email address can't be used. Choose another one."]
+            return _section_errors(form)
+        return begin_change(user, user, "change_email", {"email": new_email}, back=back)
+    if not is_htmx():
+        flash("Profile saved.", "success")
+        return redirect(back, 303)
+    response = page_or_fragment("profile/show.html", "partials/profile/personal.html",
+                                **_context())
+    return trigger(response, toast={"message": "Profile saved.", "level": "success"})
+
+
+def _verify_own(purpose: str, payload: dict):
+    from ..security import stepup
+
+    try:
+        c = stepup.start(current_user, current_user, purpose, payload, now=utcnow(),
+                         policy=policy())
+    except stepup.NoChannel as exc:
+        from ..verify.routes import message_modal
+
+        return message_modal("Nothing to verify", exc.message, 409, back=url_for("profile.show"))
+    audit.record("challenge.started", subject=current_user, purpose=purpose)
+    return open_modal(c)
+
+
+@bp.post("/verify-email")
+def verify_email():
+    """Send a code to the account's own email address to prove it."""
+    refuse_while_impersonating("verify this email")
+    return _verify_own("verify_email", {"email": current_user.email})
+
+
+@bp.post("/verify-phone")
+def verify_phone():
+    """Send a code to the account's own phone to prove it."""
+    refuse_while_impersonating("verify this phone")
+    if not current_user.phone:
+        abort(400, description="Add a phone number first.")
+    return _verify_own("verify_phone", {"phone": current_user.phone})
+
+
+def _user_key() -> str:
+    return f"password-change:{current_user.id}"
+
+
+@bp.post("/password")
+@limiter.limit("10 per 15 minutes", key_func=_user_key, deduct_when=lambda r: r.status_code == 422)
+def change_password():
+    """Change password: current, new, confirm. Other sessions are signed out."""
+    refuse_while_impersonating("change the password")
+    user = current_user
+    form = PasswordForm()
+
+    def errors(field, message):
+        getattr(form, field).errors = [message]
+        return page_or_fragment("profile/show.html", "partials/profile/password.html", 422,
+                                **_context(password_form=form))
+
+    if not form.validate_on_submit():
+        return page_or_fragment("profile/show.html", "partials/profile/password.html", 422,
+                                **_context(password_form=form))
+    params = passwords.Argon2Params.from_config(current_app.config)
+    current, new = form.current_password.data, form.new_password.data
+    ok, _ = passwords.verify_password(user.password_hash, current, params)
+    if not ok:
+        audit.record("password.change_failed", subject=user, outcome="failed")
+        return errors("current_password", "That isn't your current password.")
+    if new != form.confirm_password.data:
+        return errors("confirm_password", "The new passwords don't match.")
+    problems = passwords.new_password_errors(
+        new, user_inputs=(user.email, user.email.split("@")[0], user.name))
+    if problems:
+        return errors("new_password", problems[0])
+    if passwords.normalise(new) == passwords.normalise(current):
+        return errors("new_password", "Choose a password different from your current one.")
+    from ..auth.session import rotate_sessions
+
+    with atomic_write():
+        User.update(password_hash=passwords.hash_password(new, params)).where(
+            User.id == user.id).execute()
+        audit.record("password.changed", subject=user)
+    rotate_sessions(user)
+    notify(user, "Your password was changed", "email/password_changed.txt")
+    message = "Password updated. Other devices have been signed out."
+    if not is_htmx():
+        flash(message, "success")
+        return redirect(url_for("profile.show"), 303)
+    response = page_or_fragment("profile/show.html", "partials/profile/password.html",
+                                **_context())
+    return trigger(response, toast={"message": message, "level": "success"})

@@ -1,0 +1,1 @@
+"""Decisions about credentials and verification, free of Flask: callers pass what is needed."""

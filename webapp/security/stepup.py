@@ -1,0 +1,373 @@
+"""The step-up engine: one challenge object for every verification.
+
+A challenge is bound to (subject, actor, purpose, pending payload, channel). Its code is
+checked against that challenge only; the payload is applied by `verify` alone, inside one
+transaction, by a conditional UPDATE that can succeed once. Nothing here reads a request:
+callers pass the clock, the key and the delivery function.
+"""
+
+import datetime as dt
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from peewee import Case, fn
+
+from ..db import atomic_write
+from ..models import BackupCode, Challenge, CodeFailures, User
+from . import channels as ch
+from .codes import code_digest, digests_equal, new_code, normalise_code
+
+PURPOSES = (
+    "login",
+    "verify_email",
+    "verify_phone",
+    "change_phone",
+    "change_email",
+    "regenerate_backup_codes",
+    "disable_totp",
+    "reset_member_2fa",
+)
+SENT_CHANNELS = ("email", "sms")
+
+
+@dataclass(frozen=True)
+class Policy:
+    challenge_ttl: int = 600
+    code_ttl: int = 300
+    max_attempts: int = 5
+    resend_after: int = 30
+    max_resends: int = 3
+    user_failure_limit: int = 10
+    user_failure_window: int = 900
+    user_lock: int = 900
+
+    @classmethod
+    def from_config(cls, c) -> "Policy":
+        return cls(
+            challenge_ttl=c["LOGIN_PENDING_SECONDS"],
+            code_ttl=c["CODE_TTL_SECONDS"],
+            max_attempts=c["CODE_MAX_ATTEMPTS"],
+            resend_after=c["CODE_RESEND_AFTER_SECONDS"],
+            max_resends=c["CODE_MAX_RESENDS"],
+            user_failure_limit=c["CODE_USER_FAILURE_LIMIT"],
+            user_failure_window=c["CODE_USER_FAILURE_WINDOW_SECONDS"],
+            user_lock=c["CODE_USER_LOCK_SECONDS"],
+        )
+
+
+class StepUpError(Exception):
+    """A refusal with a message for the person and an HTTP status for the route."""
+
+    status = 400
+    reason = "refused"
+
+    def __init__(self, message: str, **info):
+        super().__init__(message)
+        self.message = message
+        self.info = info
+
+
+class NotEligible(StepUpError):
+    status, reason = 400, "not_eligible"
+
+
+class NoChannel(StepUpError):
+    status, reason = 409, "no_channel"
+
+
+class ChallengeClosed(StepUpError):
+    status, reason = 409, "closed"
+
+
+class WrongCode(StepUpError):
+    status, reason = 422, "wrong_code"
+
+
+class TooSoon(StepUpError):
+    status, reason = 429, "too_soon"
+
+
+class Locked(StepUpError):
+    status, reason = 429, "locked"
+
+
+class DeliveryFailed(StepUpError):
+    status, reason = 503, "delivery_failed"
+
+
+class Conflict(StepUpError):
+    status, reason = 409, "conflict"
+
+
+@dataclass
+class Verified:
+    """What a successful verification did."""
+
+    challenge: Challenge
+    subject: User
+    result: dict
+
+
+def canonical(payload: dict) -> str:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"))
+
+
+def _binding(c: Challenge, channel: str, destination: str | None) -> tuple[str, ...]:
+    return (c.id, c.purpose, str(c.subject_id), str(c.actor_id), channel, destination or "",
+            c.payload)
+
+
+# --- starting and reading -------------------------------------------------------------------
+
+
+def start(subject: User, actor: User, purpose: str, payload: dict, *, now, policy: Policy,
+          has_backup_codes: bool = False) -> Challenge:
+    """Open a challenge; older open challenges of the same subject and purpose die with it.
+
+    Raises NoChannel when the subject has no channel for this purpose (nothing is created).
+    """
+    if purpose not in PURPOSES:
+        raise NotEligible("Unknown verification purpose.")
+    if not ch.eligible_channels(subject, purpose, has_backup_codes=has_backup_codes):
+        raise NoChannel(no_channel_message(subject, purpose, actor))
+    with atomic_write():
+        # Changing the pending value means a new challenge: the old code stops working.
+        (Challenge.update(cancelled_at=now)
+         .where((Challenge.subject == subject)
+                & (Challenge.purpose == purpose)
+                & Challenge.consumed_at.is_null()
+                & Challenge.cancelled_at.is_null())
+         .execute())
+        return Challenge.create(
+            id=secrets.token_urlsafe(32),
+            subject=subject,
+            actor=actor,
+            purpose=purpose,
+            payload=canonical(payload),
+            created_at=now,
+            expires_at=now + dt.timedelta(seconds=policy.challenge_ttl),
+        )
+
+
+def no_channel_message(subject: User, purpose: str, actor: User | None = None) -> str:
+    whose = "your" if actor is None or actor.id == subject.id else "the member's"
+    if purpose == "verify_phone":
+        return "There is no phone number to verify. Add one first."
+    return (
+        f"We can't verify this change: {whose} account has no verified email, verified phone "
+        "or authenticator app. Verify the email address or set up an authenticator app first."
+    )
+
+
+def is_open(c: Challenge, now) -> bool:
+    return c.consumed_at is None and c.cancelled_at is None and c.expires_at > now
+
+
+def ensure_open(c: Challenge, now, policy: Policy) -> None:
+    if c.consumed_at is not None:
+        raise ChallengeClosed("This code has already been used. Start again if you need to.")
+    if c.cancelled_at is not None:
+        raise ChallengeClosed("This verification was replaced or cancelled. Start again.")
+    if c.expires_at <= now:
+        raise ChallengeClosed("This verification has expired. Start again.")
+    if c.attempts >= policy.max_attempts:
+        raise ChallengeClosed("Too many wrong codes for this verification. Start again.")
+
+
+def can_resend_at(c: Challenge, policy: Policy):
+    """When the next code may be sent, or None when no more sends are allowed."""
+    if c.channel not in SENT_CHANNELS:
+        return None
+    if c.sends >= 1 + policy.max_resends:
+        return None
+    return c.last_sent_at + dt.timedelta(seconds=policy.resend_after)
+
+
+# --- sending ----------------------------------------------------------------------------------
+
+Deliver = Callable[[str, str, str, Challenge], None]
+
+
+def choose(c: Challenge, channel: str, *, now, policy: Policy, key: bytes, deliver: Deliver,
+           has_backup_codes: bool = False) -> Challenge:
+    """Pick a channel; for email/SMS send a fresh code to the subject's stored destination."""
+    ensure_open(c, now, policy)
+    subject = c.subject
+    if channel not in ch.eligible_channels(subject, c.purpose, has_backup_codes=has_backup_codes):
+        raise NotEligible("That verification method isn't available for this account.")
+    if channel not in SENT_CHANNELS:
+        updated = (Challenge.update(channel=channel, destination=None, code_hash=None)
+                   .where((Challenge.id == c.id) & Challenge.consumed_at.is_null())
+                   .execute())
+        if updated != 1:
+            raise ChallengeClosed("This code has already been used. Start again if you need to.")
+        c.channel, c.destination, c.code_hash = channel, None, None
+        return c
+    return _send(c, channel, now=now, policy=policy, key=key, deliver=deliver)
+
+
+def resend(c: Challenge, *, now, policy: Policy, key: bytes, deliver: Deliver) -> Challenge:
+    ensure_open(c, now, policy)
+    if c.channel not in SENT_CHANNELS:
+        raise NotEligible("There is no code to resend for this method.")
+    return _send(c, c.channel, now=now, policy=policy, key=key, deliver=deliver)
+
+
+def _send(c: Challenge, channel: str, *, now, policy, key, deliver) -> Challenge:
+    if c.sends:
+        if c.sends >= 1 + policy.max_resends:
+            raise TooSoon("You've asked for the most codes allowed for this verification. "
+                          "Use another method or start again later.")
+        ready = c.last_sent_at + dt.timedelta(seconds=policy.resend_after)
+        if ready > now:
+            wait = int((ready - now).total_seconds()) + 1
+            raise TooSoon(f"You can ask for a new code in {wait} seconds.", retry_after=wait)
+    to = ch.destination(c.subject, channel)
+    code = new_code()
+    digest = code_digest(key, code, *_binding(c, channel, to))
+    # Claim the send slot first (conditional on the count we read), so two racing
+    # requests cannot both send; a failed delivery gives the slot back below.
+    claimed = (Challenge.update(sends=Challenge.sends + 1, last_sent_at=now)
+               .where((Challenge.id == c.id)
+                      & (Challenge.sends == c.sends)
+                      & Challenge.consumed_at.is_null()
+                      & Challenge.cancelled_at.is_null())
+               .execute())
+    if claimed != 1:
+        raise TooSoon("A code was just sent. Check your messages, or wait a moment.")
+    try:
+        deliver(channel, to, code, c)
+    except Exception as exc:
+        (Challenge.update(sends=Challenge.sends - 1, last_sent_at=c.last_sent_at)
+         .where(Challenge.id == c.id).execute())
+        raise DeliveryFailed(
+            "We couldn't send the code — try again or choose another method."
+        ) from exc
+    (Challenge.update(channel=channel, destination=to, code_hash=digest,
+                      code_expires_at=now + dt.timedelta(seconds=policy.code_ttl))
+     .where(Challenge.id == c.id).execute())
+    c.channel, c.destination, c.code_hash = channel, to, digest
+    c.sends, c.last_sent_at = c.sends + 1, now
+    c.code_expires_at = now + dt.timedelta(seconds=policy.code_ttl)
+    return c
+
+
+# --- the per-user failure counter ----------------------------------------------------------------
+
+
+def method_locked_until(user: User, method: str, now):
+    row = CodeFailures.get_or_none((CodeFailures.user == user) & (CodeFailures.method == method))
+    if row and row.locked_until and row.locked_until > now:
+        return row.locked_until
+    return None
+
+
+def record_failure(user: User, method: str, *, now, policy: Policy) -> tuple[int, bool]:
+    """Count one wrong code for (user, method) atomically; returns (failures, just_locked)."""
+    window_start = now - dt.timedelta(seconds=policy.user_failure_window)
+    with atomic_write():
+        (CodeFailures.insert(user=user, method=method, failures=0, window_start=now)
+         .on_conflict_ignore().execute())
+        stale = CodeFailures.window_start < window_start
+        (CodeFailures.update(
+            failures=Case(None, [(stale, 1)], CodeFailures.failures + 1),
+            window_start=Case(None, [(stale, now)], CodeFailures.window_start))
+         .where((CodeFailures.user == user) & (CodeFailures.method == method))
+         .execute())
+        row = CodeFailures.get((CodeFailures.user == user) & (CodeFailures.method == method))
+        just_locked = False
+        if row.failures >= policy.user_failure_limit:
+            just_locked = (
+                CodeFailures.update(locked_until=now + dt.timedelta(seconds=policy.user_lock),
+                                    failures=0, window_start=now)
+                .where((CodeFailures.id == row.id)
+                       & (CodeFailures.locked_until.is_null() | (CodeFailures.locked_until <= now)))
+                .execute()
+            ) == 1
+        return row.failures, just_locked
+
+
+def _lock_message(until, now) -> str:
+    minutes = max(1, int((until - now).total_seconds() + 59) // 60)
+    return (f"Too many wrong codes. Code entry for this method is locked for {minutes} more "
+            "minute(s). Try another method, or wait and try again.")
+
+
+# --- verifying ---------------------------------------------------------------------------------
+
+Applier = Callable[[Challenge, User, dt.datetime], dict]
+CodeCheck = Callable[[User, str, dt.datetime], bool]
+
+
+def verify(c: Challenge, raw_code, *, now, policy: Policy, key: bytes,
+           appliers: dict[str, Applier], checks: dict[str, CodeCheck],
+           on_lock: Callable[[User, str], None] | None = None,
+           on_fail: Callable[[Challenge, str], None] | None = None) -> Verified:
+    """Check a code against this challenge and apply its payload exactly once."""
+    ensure_open(c, now, policy)
+    subject = c.subject
+    method = c.channel
+    if method is None:
+        raise NotEligible("Choose how to verify first.")
+    until = method_locked_until(subject, method, now)
+    if until:
+        raise Locked(_lock_message(until, now), retry_after=int((until - now).total_seconds()))
+    if method in SENT_CHANNELS:
+        code = normalise_code(raw_code)
+        ok = (code is not None and c.code_expires_at is not None and c.code_expires_at > now
+              and digests_equal(c.code_hash,
+                                code_digest(key, code, *_binding(c, method, c.destination))))
+        expired = code is not None and c.code_expires_at is not None and c.code_expires_at <= now
+    else:
+        ok = isinstance(raw_code, str) and len(raw_code) <= 64 and checks[method](subject, raw_code,
+                                                                                  now)
+        expired = False
+    if not ok:
+        if on_fail:
+            on_fail(c, "expired" if expired else "wrong_code")
+        _fail(c, subject, method, now=now, policy=policy, on_lock=on_lock)
+        if expired:
+            raise WrongCode("This code has expired. Ask for a new one.")
+        left = max(0, policy.max_attempts - c.attempts)
+        if left == 0:
+            raise ChallengeClosed("Too many wrong codes for this verification. Start again.")
+        raise WrongCode(f"That code isn't right. {left} attempt(s) left.", attempts_left=left)
+    with atomic_write():
+        # Codes are single use: the challenge is consumed by exactly one request.
+        consumed = (Challenge.update(consumed_at=now)
+                    .where((Challenge.id == c.id)
+                           & Challenge.consumed_at.is_null()
+                           & Challenge.cancelled_at.is_null()
+                           & (Challenge.expires_at > now))
+                    .execute())
+        if consumed != 1:
+            raise ChallengeClosed("This code has already been used. Start again if you need to.")
+        c.consumed_at = now
+        result = appliers[c.purpose](c, subject, now)
+    return Verified(c, subject, result)
+
+
+def _fail(c: Challenge, subject: User, method: str, *, now, policy, on_lock) -> None:
+    (Challenge.update(attempts=Challenge.attempts + 1).where(Challenge.id == c.id).execute())
+    c.attempts = Challenge.select(Challenge.attempts).where(Challenge.id == c.id).scalar()
+    failures, just_locked = record_failure(subject, method, now=now, policy=policy)
+    if just_locked and on_lock:
+        on_lock(subject, method)
+    if just_locked:
+        until = now + dt.timedelta(seconds=policy.user_lock)
+        raise Locked(_lock_message(until, now), retry_after=policy.user_lock)
+
+
+def cancel(c: Challenge, now) -> None:
+    (Challenge.update(cancelled_at=now)
+     .where((Challenge.id == c.id) & Challenge.consumed_at.is_null()
+            & Challenge.cancelled_at.is_null())
+     .execute())
+
+
+def unused_backup_codes(user: User) -> int:
+    return (BackupCode.select(fn.COUNT(BackupCode.id))
+            .where((BackupCode.user == user) & BackupCode.used_at.is_null())
+            .scalar())

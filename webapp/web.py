@@ -1,0 +1,91 @@
+"""Request-side helpers shared by the blueprints: page-or-fragment rendering, htmx, notices."""
+
+import json
+from urllib.parse import urlsplit
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from .delivery import DeliveryError, send_email
+from .models import utcnow
+
+
+def is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def page_or_fragment(page: str, partial: str, status: int = 200, **context):
+    """One URL, two answers: the partial for htmx, the full page around it otherwise."""
+    template = partial if is_htmx() else page
+    response = current_app.make_response((render_template(template, **context), status))
+    response.vary.add("HX-Request")
+    return response
+
+
+def fragment(partial: str, status: int = 200, **context):
+    response = current_app.make_response((render_template(partial, **context), status))
+    response.vary.add("HX-Request")
+    return response
+
+
+def trigger(response, **events):
+    """Merge events into HX-Trigger (never on a redirect)."""
+    existing = json.loads(response.headers.get("HX-Trigger", "{}"))
+    existing.update(events)
+    response.headers["HX-Trigger"] = json.dumps(existing)
+    return response
+
+
+def done(message: str, endpoint: str, **values):
+    """After a plain POST: flash and 303 to a page. For htmx: HX-Redirect there."""
+    target = url_for(endpoint, **values)
+    flash(message, "success")
+    if is_htmx():
+        response = current_app.make_response(("", 204))
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target, 303)
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """Only same-site paths: a single leading slash, no scheme, host, backslash or control chars."""
+    if not target or not isinstance(target, str) or len(target) > 512:
+        return default
+    if any(ord(c) < 0x21 or c == "\\" for c in target) or "%5c" in target.lower():
+        return default
+    if not target.startswith("/") or target.startswith("//"):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    return target
+
+
+def client_info() -> tuple[str, str]:
+    return (request.remote_addr or "", (request.user_agent.string or "")[:255])
+
+
+def notify(user, subject: str, template: str, to: str | None = None, **context) -> bool:
+    """Send a security notice by email; failure is logged, never raised into the flow."""
+    address = to or (user.email if user.email_verified else None)
+    if not address:
+        return False
+    ip, agent = client_info()
+    body = render_template(template, user=user, when=utcnow(), ip=ip, agent=agent, **context)
+    try:
+        send_email(current_app.config, address, subject, body)
+    except DeliveryError:
+        current_app.logger.warning("security notice %r not delivered", subject)
+        return False
+    return True
+
+
+def real_user():
+    """The person at the keyboard: the admin while impersonating, else the signed-in user."""
+    if not current_user.is_authenticated:
+        return None
+    return getattr(current_user, "impersonator", None) or current_user
+
+
+def is_impersonating() -> bool:
+    return current_user.is_authenticated and getattr(current_user, "impersonator", None) is not None
