@@ -1,0 +1,84 @@
+"""A live server on loopback and Debian's chromium driven by Playwright, JavaScript on and off."""
+
+import re
+import shutil
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+
+from conftest import PASSWORD, last_code
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+@pytest.fixture
+def live_server(app):
+    """The test app served by werkzeug in a thread on a free loopback port."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.url = f"http://127.0.0.1:{server.server_port}"
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def _page(browser, live_server, js: bool):
+    context = browser.new_context(java_script_enabled=js, base_url=live_server.url,
+                                  viewport={"width": 1100, "height": 900})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    return context, page
+
+
+@pytest.fixture
+def page_js(browser, live_server):
+    context, page = _page(browser, live_server, js=True)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def page_nojs(browser, live_server):
+    context, page = _page(browser, live_server, js=False)
+    yield page
+    context.close()
+
+
+@pytest.fixture(params=["js", "nojs"])
+def any_page(request, browser, live_server):
+    """Runs the test twice: JavaScript on, then off."""
+    context, page = _page(browser, live_server, js=request.param == "js")
+    page.js = request.param == "js"
+    yield page
+    context.close()
+
+
+def browser_signin(page, email="member@example.com", password=PASSWORD, channel="email"):
+    """Sign in through the real pages: password, choose a channel, type the code."""
+    page.goto("/login")
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/verify/"))
+    page.check(f"input[name=channel][value={channel}]")
+    page.click("[data-action=continue]")
+    page.wait_for_selector("#code")
+    to = email if channel == "email" else None
+    page.fill("#code", last_code(to) if to else "")
+    page.click("[data-action=verify]")
+    page.wait_for_url(re.compile(r"/settings/profile"))
