@@ -3,6 +3,8 @@
 from flask import request
 from flask_login import current_user, login_required
 
+from peewee import JOIN
+
 from ..models import AuditEvent, User
 from ..web import page_or_fragment
 from . import bp
@@ -17,7 +19,7 @@ def show():
     Actor = User.alias()
     query = (AuditEvent
              .select(AuditEvent, Actor)
-             .join(Actor, join_type="LEFT OUTER", on=(AuditEvent.actor == Actor.id))
+             .join(Actor, join_type=JOIN.LEFT_OUTER, on=(AuditEvent.actor == Actor.id))
              .where(AuditEvent.subject == current_user.id)
              .order_by(AuditEvent.id.desc())
              .limit(PAGE_SIZE + 1))
