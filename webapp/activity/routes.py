@@ -2,7 +2,6 @@
 
 from flask import request
 from flask_login import current_user, login_required
-
 from peewee import JOIN
 
 from ..models import AuditEvent, User
