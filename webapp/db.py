@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from flask import g
 from peewee import SqliteDatabase
 from playhouse import db_url
 from playhouse.migrations import Runner
@@ -33,11 +34,12 @@ def init_app(app) -> None:
 
     @app.before_request
     def _open():
-        db.connect(reuse_if_open=True)
+        # Close at teardown only what this request opened (a caller may hold one already).
+        g.db_opened = db.connect(reuse_if_open=True)
 
     @app.teardown_request
     def _close(exc):
-        if not db.is_closed():
+        if g.pop("db_opened", False) and not db.is_closed():
             db.close()
 
 

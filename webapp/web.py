@@ -1,7 +1,7 @@
 """Request-side helpers shared by the blueprints: page-or-fragment rendering, htmx, notices."""
 
 import json
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -51,10 +51,13 @@ def safe_next(target: str | None, default: str) -> str:
     """Only same-site paths: a single leading slash, no scheme, host, backslash or control chars."""
     if not target or not isinstance(target, str) or len(target) > 512:
         return default
-    if any(ord(c) < 0x21 or c == "\\" for c in target) or "%5c" in target.lower():
-        return default
-    if not target.startswith("/") or target.startswith("//"):
-        return default
+    # Judge the raw and the once-decoded form: encoded slashes, backslashes and control
+    # characters are how "/..." gets turned into another host.
+    for form in (target, unquote(target)):
+        if any(ord(c) < 0x21 or c in "\\\x7f" for c in form):
+            return default
+        if not form.startswith("/") or form.startswith("//") or form.startswith("/\\"):
+            return default
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:
         return default

@@ -72,7 +72,7 @@ def new_password_errors(new: str, *, user_inputs=()) -> list[str]:
     for word in inputs:
         if len(word) >= 4 and word.lower() == lowered:
             return ["Don't use your name, email or the product name as your password."]
-    result = zxcvbn(new, user_inputs=inputs)
+    result = zxcvbn(new, user_inputs=inputs, max_length=MAX_LENGTH)
     if result["score"] < MIN_SCORE:
         hint = result["feedback"].get("warning") or "It is a common or easily guessed password."
         return [f"This password is too easy to guess. {hint}".strip()]
