@@ -36,7 +36,7 @@ def may_edit_own_profile(user) -> bool:
 
 
 def _context(**kw):
-    user = current_user
+    user = current_user._get_current_object()
     ctx = {
         "user": user,
         "profile_form": kw.pop("profile_form", None) or ProfileForm(
@@ -71,7 +71,7 @@ def _section_errors(form):
 def update():
     """Save the name; a new phone or email starts the step-up verification instead."""
     refuse_while_impersonating("change this profile")
-    user = current_user
+    user = current_user._get_current_object()
     if not may_edit_own_profile(user):
         abort(403, description="Your profile can only be changed by your account owner.")
     form = ProfileForm()
@@ -141,7 +141,7 @@ def _user_key() -> str:
 def change_password():
     """Change password: current, new, confirm. Other sessions are signed out."""
     refuse_while_impersonating("change the password")
-    user = current_user
+    user = current_user._get_current_object()
     form = PasswordForm()
 
     def errors(field, message):
