@@ -2,7 +2,7 @@
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask
 from jinja2 import FileSystemLoader
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -38,7 +38,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
 
-    from . import auth, hooks, profile, verify
+    from . import auth, health, hooks, profile, verify
     from .activity import bp as activity_bp
     from .auth import session as _session  # noqa: F401  (registers the user loader)
     from .cli import register as register_cli
@@ -52,19 +52,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     hooks.register(app)
     register_cli(app)
 
-    @app.get("/healthz")
-    def healthz():
-        """Liveness with a database round trip."""
-        checks = {"database": "ok"}
-        status = 200
-        try:
-            from .extensions import db
-
-            with db.connection_context():
-                db.execute_sql("SELECT 1")
-        except Exception:  # noqa: BLE001 - any failure is reported, not raised
-            checks["database"] = "error"
-            status = 503
-        return jsonify(status="ok" if status == 200 else "error", checks=checks), status
+    health.register(app)
 
     return app

@@ -10,6 +10,7 @@ INSTANCE = ROOT / "instance"
 DEFAULTS = {
     "ENV_NAME": "development",
     "DATABASE_URL": f"sqlite:///{INSTANCE / 'aesthetix.db'}",
+    "DATABASE_POOL_SIZE": 8,  # PostgreSQL connections per process (playhouse.pool)
     "RATELIMIT_STORAGE_URI": "memory://",
     "RATELIMIT_KEY_PREFIX": "aesthetix",
     "RATELIMIT_ENABLED": True,
@@ -88,6 +89,14 @@ def dev_secret_key(instance: Path) -> str:
     return path.read_text().strip()
 
 
+def _is_dev_secret(key: str, instance: Path) -> bool:
+    path = instance / "secret_key"
+    try:
+        return path.is_file() and secrets.compare_digest(path.read_text().strip(), key)
+    except OSError:
+        return False
+
+
 def finish(config: dict, instance: Path) -> None:
     """Fill in derived settings and refuse unsafe production settings."""
     production = config["ENV_NAME"] == "production"
@@ -97,6 +106,14 @@ def finish(config: dict, instance: Path) -> None:
         config["SECRET_KEY"] = dev_secret_key(instance)
     elif production and len(config["SECRET_KEY"]) < 32:
         raise ConfigError("SECRET_KEY is too short for production: use at least 32 characters.")
+    elif production and _is_dev_secret(config["SECRET_KEY"], instance):
+        raise ConfigError("SECRET_KEY is the development key from instance/secret_key: "
+                          "generate a new one for production.")
+    if str(config.get("RATELIMIT_STORAGE_URI", "")).startswith(("redis://", "rediss://")):
+        # A dead Redis must answer fast (then the sensitive endpoints fail closed with a 503),
+        # never hang a worker; errors arrive as limits.errors.StorageError.
+        config.setdefault("RATELIMIT_STORAGE_OPTIONS", {
+            "socket_connect_timeout": 2, "socket_timeout": 2, "wrap_exceptions": True})
     if production:
         config["SESSION_COOKIE_SECURE"] = True
         config["DEV_OUTBOX"] = False

@@ -19,18 +19,26 @@ SQLITE_PRAGMAS = (
 )
 
 
-def connect(url: str):
-    """A peewee database for a playhouse.db_url URL, with the pragmas we rely on."""
+def connect(url: str, pool_size: int = 8):
+    """A peewee database for a playhouse.db_url URL, with the pragmas we rely on.
+
+    PostgreSQL gets a bounded per-process pool (playhouse.pool): a request borrows one
+    connection and gives it back at teardown instead of paying a new connection each time.
+    """
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
         return SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, timeout=10)
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme in ("postgres", "postgresql"):
+        return db_url.connect(f"postgresql+pool://{rest}", max_connections=pool_size,
+                              stale_timeout=300, timeout=10)
     return db_url.connect(url)
 
 
 def init_app(app) -> None:
     """Bind the proxy and open/close a connection around each request."""
-    db.initialize(connect(app.config["DATABASE_URL"]))
+    db.initialize(connect(app.config["DATABASE_URL"], app.config.get("DATABASE_POOL_SIZE", 8)))
 
     @app.before_request
     def _open():

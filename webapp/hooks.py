@@ -4,6 +4,8 @@ from flask import render_template, request
 from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from limits.errors import StorageError
+from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
 from .models import utcnow
@@ -70,6 +72,16 @@ def register(app):
         return error_response(429, "Too many attempts",
                               f"Too many attempts. Try again in {minutes} minute(s).",
                               retry_after=wait)
+
+    @app.errorhandler(StorageError)
+    @app.errorhandler(RedisError)
+    def limiter_storage_down(exc):
+        # Fail closed: a rate-limited action never runs unlimited while the storage is away.
+        app.logger.error("rate-limit storage unavailable: %s", exc)
+        return error_response(503, "Temporarily unavailable",
+                              "This action is paused for a few minutes while a security service "
+                              "is unavailable. Nothing was changed. Please try again shortly.",
+                              retry_after=60)
 
     @app.errorhandler(HTTPException)
     def http_error(exc):
