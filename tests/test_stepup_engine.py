@@ -1,0 +1,288 @@
+"""The step-up engine with an injected clock: eligibility, binding, expiry, limits, single use."""
+
+import datetime as dt
+import threading
+from types import SimpleNamespace
+
+import pytest
+
+from webapp.extensions import db
+from webapp.models import Challenge, User
+from webapp.security import channels, stepup
+from webapp.verify.engine import APPLIERS
+
+T0 = dt.datetime(2026, 11, 28, 12, 0, 0)
+KEY = b"k" * 32
+POLICY = stepup.Policy()
+
+
+class Outbox:
+    def __init__(self):
+        self.sent = []
+
+    def __call__(self, channel, to, code, challenge):
+        self.sent.append(SimpleNamespace(channel=channel, to=to, code=code, cid=challenge.id))
+
+    @property
+    def code(self):
+        return self.sent[-1].code
+
+
+def fake_user(email=True, phone=True, totp=False):
+    return SimpleNamespace(
+        email="p@example.com", email_verified_at=T0 if email else None,
+        phone="+12025550101", phone_verified_at=T0 if phone else None,
+        totp_enabled=totp)
+
+
+@pytest.mark.parametrize("email", [False, True])
+@pytest.mark.parametrize("phone", [False, True])
+@pytest.mark.parametrize("totp", [False, True])
+def test_eligibility_for_every_combination(email, phone, totp):
+    u = fake_user(email, phone, totp)
+    expected = [c for c, on in (("email", email), ("sms", phone), ("totp", totp)) if on]
+    assert channels.eligible_channels(u, "change_phone") == expected
+    assert channels.eligible_channels(u, "change_email") == expected
+
+
+def test_login_offers_unverified_email_and_backup_codes():
+    u = fake_user(email=False, phone=False)
+    assert channels.eligible_channels(u, "login") == ["email"]
+    assert channels.eligible_channels(u, "login", has_backup_codes=True) == ["email", "backup"]
+    assert "backup" not in channels.eligible_channels(u, "change_phone", has_backup_codes=True)
+
+
+def test_unverified_phone_number_has_no_sms():
+    u = fake_user(phone=False)
+    assert "sms" not in channels.eligible_channels(u, "change_email")
+
+
+def test_masking():
+    assert channels.mask_email("pat@example.com") == "p***@example.com"
+    assert channels.mask_phone("+12025550101") == "•••• 0101"
+
+
+@pytest.fixture
+def member(dbconn):
+    return User.by_email("member@example.com")
+
+
+def start(member, phone="+12025550177", now=T0, purpose="change_phone"):
+    return stepup.start(member, member, purpose, {"phone": phone}, now=now, policy=POLICY)
+
+
+def send(c, channel="email", now=T0):
+    box = Outbox()
+    stepup.choose(c, channel, now=now, policy=POLICY, key=KEY, deliver=box)
+    return box
+
+
+def verify(c, code, now=T0, **kw):
+    fresh = Challenge.get_by_id(c.id)
+    return stepup.verify(fresh, code, now=now, policy=POLICY, key=KEY, appliers=APPLIERS,
+                         checks={}, **kw)
+
+
+def test_code_goes_to_stored_channel_never_the_new_number(member):
+    c = start(member)
+    box = send(c, "sms")
+    assert box.sent[0].to == "+12025550103" != "+12025550177"
+    stored = Challenge.get_by_id(c.id)
+    assert stored.code_hash and box.code not in stored.code_hash and stored.destination == box.sent[0].to
+
+
+def test_ineligible_channel_refused_and_nothing_sent(dbconn):
+    casey = User.by_email("casey@example.com")  # phone not verified
+    c = start(casey)
+    box = Outbox()
+    for channel in ("sms", "totp", "backup", "carrier-pigeon"):
+        with pytest.raises(stepup.NotEligible):
+            stepup.choose(c, channel, now=T0, policy=POLICY, key=KEY, deliver=box)
+    assert box.sent == []
+
+
+def test_no_channel_creates_nothing(dbconn):
+    newbie = User.by_email("newbie@example.com")
+    with pytest.raises(stepup.NoChannel):
+        start(newbie)
+    assert Challenge.select().count() == 0
+
+
+def test_correct_code_applies_payload_once(member):
+    c = start(member)
+    box = send(c)
+    verify(c, box.code)
+    assert User.get_by_id(member.id).phone == "+12025550177"
+    assert User.get_by_id(member.id).phone_verified_at is None
+    with pytest.raises(stepup.ChallengeClosed, match="already been used"):
+        verify(c, box.code)
+
+
+def test_code_is_bound_to_its_payload(member):
+    a = start(member, "+12025550177")
+    code_a = send(a).code
+    b = start(member, "+12025550199")  # a new value means a new challenge; A is cancelled
+    send(b)
+    with pytest.raises(stepup.ChallengeClosed):
+        verify(a, code_a)
+    with pytest.raises(stepup.WrongCode):
+        verify(b, code_a)  # code for 0177 cannot save 0199
+    assert User.get_by_id(member.id).phone == "+12025550103"
+
+
+def test_code_expires_after_five_minutes(member):
+    c = start(member)
+    code = send(c).code
+    with pytest.raises(stepup.WrongCode, match="expired"):
+        verify(c, code, now=T0 + dt.timedelta(minutes=5, seconds=1))
+    assert User.get_by_id(member.id).phone == "+12025550103"
+
+
+def test_challenge_closes_after_ten_minutes(member):
+    c = start(member)
+    send(c)
+    with pytest.raises(stepup.ChallengeClosed, match="expired"):
+        verify(c, "123456", now=T0 + dt.timedelta(minutes=10))
+
+
+def test_five_wrong_codes_kill_the_challenge(member):
+    c = start(member)
+    code = send(c).code
+    wrong = "000000" if code != "000000" else "111111"
+    for _ in range(4):
+        with pytest.raises(stepup.WrongCode):
+            verify(c, wrong)
+    with pytest.raises(stepup.ChallengeClosed):
+        verify(c, wrong)
+    with pytest.raises(stepup.ChallengeClosed):
+        verify(c, code)  # even the right code
+    assert User.get_by_id(member.id).phone == "+12025550103"
+
+
+@pytest.mark.parametrize("raw", ["", " ", "12345", "1234567", "１２３４５６", "١٢٣٤٥٦", "12345６",
+                                 "+12345", "1e5", "0x1E240", "x" * 10_000, None, ["123456"]])
+def test_malformed_codes_count_as_failures(member, raw):
+    c = start(member)
+    send(c)
+    with pytest.raises(stepup.WrongCode):
+        verify(c, raw)
+    assert Challenge.get_by_id(c.id).attempts == 1
+
+
+def test_spaces_in_a_pasted_code_are_fine(member):
+    c = start(member)
+    code = send(c).code
+    verify(c, f" {code[:3]} {code[3:]} ")
+    assert User.get_by_id(member.id).phone == "+12025550177"
+
+
+def test_resend_waits_thirty_seconds_and_stops_after_three(member):
+    c = start(member)
+    box = Outbox()
+    stepup.choose(c, "email", now=T0, policy=POLICY, key=KEY, deliver=box)
+    with pytest.raises(stepup.TooSoon):
+        stepup.resend(Challenge.get_by_id(c.id), now=T0 + dt.timedelta(seconds=29),
+                      policy=POLICY, key=KEY, deliver=box)
+    now = T0
+    for _ in range(3):
+        now += dt.timedelta(seconds=30)
+        stepup.resend(Challenge.get_by_id(c.id), now=now, policy=POLICY, key=KEY, deliver=box)
+    with pytest.raises(stepup.TooSoon, match="most codes"):
+        stepup.resend(Challenge.get_by_id(c.id), now=now + dt.timedelta(minutes=1),
+                      policy=POLICY, key=KEY, deliver=box)
+    assert len(box.sent) == 4
+    # Only the newest code works.
+    with pytest.raises(stepup.WrongCode):
+        verify(c, box.sent[0].code, now=now)
+    verify(c, box.sent[-1].code, now=now)
+
+
+def test_failed_delivery_consumes_nothing(member):
+    c = start(member)
+
+    def broken(*_):
+        raise OSError("smtp down")
+
+    with pytest.raises(stepup.DeliveryFailed):
+        stepup.choose(c, "email", now=T0, policy=POLICY, key=KEY, deliver=broken)
+    stored = Challenge.get_by_id(c.id)
+    assert stored.sends == 0 and stored.code_hash is None and stored.consumed_at is None
+    send(stored)  # and the user can simply try again
+
+
+def test_per_user_failures_span_challenges_and_lock(member):
+    locked = []
+    now, wrong = T0, 0
+    with pytest.raises(stepup.Locked):
+        while wrong < 20:  # four wrong codes per challenge: no single challenge dies
+            c = start(member, now=now)
+            send(c, now=now)
+            for _ in range(4):
+                wrong += 1
+                with pytest.raises(stepup.WrongCode):
+                    verify(c, "999999", now=now, on_lock=lambda u, m: locked.append(m))
+            now += dt.timedelta(seconds=31)
+    assert wrong == 10
+    assert locked == ["email"]
+    # Locked: even the right code of a fresh challenge fails, but another method works.
+    c = start(member, now=now)
+    code = send(c, now=now).code
+    with pytest.raises(stepup.Locked):
+        verify(c, code, now=now)
+    c = start(member, now=now)
+    code = send(c, "sms", now=now).code
+    verify(c, code, now=now)
+    # After the lock the email method works again.
+    later = now + dt.timedelta(minutes=16)
+    c = start(member, "+12025550188", now=later)
+    verify(c, send(c, now=later).code, now=later)
+    assert User.get_by_id(member.id).phone == "+12025550188"
+
+
+def test_generating_new_codes_does_not_reset_the_failure_count(member):
+    now = T0
+    for _ in range(9):
+        c = start(member, now=now)
+        send(c, now=now)
+        with pytest.raises(stepup.WrongCode):
+            verify(c, "999999", now=now)
+        now += dt.timedelta(seconds=1)
+    c = start(member, now=now)
+    send(c, now=now)
+    with pytest.raises(stepup.Locked):
+        verify(c, "999999", now=now)
+
+
+def test_ten_threads_racing_one_code_apply_once(member, app):
+    c = start(member)
+    code = send(c).code
+    applied, refused, errors = [], [], []
+    counting = dict(APPLIERS)
+
+    def count_apply(ch, subject, now):
+        applied.append(1)
+        return APPLIERS["change_phone"](ch, subject, now)
+
+    counting["change_phone"] = count_apply
+    barrier = threading.Barrier(10)
+
+    def attempt():
+        try:
+            with db.connection_context():
+                fresh = Challenge.get_by_id(c.id)
+                barrier.wait()
+                stepup.verify(fresh, code, now=T0, policy=POLICY, key=KEY,
+                              appliers=counting, checks={})
+        except stepup.ChallengeClosed as exc:
+            refused.append(exc.message)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=attempt) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(applied) == 1
+    assert len(refused) == 9 and all("already been used" in m for m in refused)
