@@ -88,7 +88,8 @@ def test_code_goes_to_stored_channel_never_the_new_number(member):
     box = send(c, "sms")
     assert box.sent[0].to == "+12025550103" != "+12025550177"
     stored = Challenge.get_by_id(c.id)
-    assert stored.code_hash and box.code not in stored.code_hash and stored.destination == box.sent[0].to
+    assert stored.code_hash and box.code not in stored.code_hash
+    assert stored.destination == box.sent[0].to
 
 
 def test_ineligible_channel_refused_and_nothing_sent(dbconn):
