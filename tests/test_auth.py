@@ -1,8 +1,8 @@
 """Sign-in, the second step, sign-out, sessions, throttling, redirects and CSRF."""
 
 import pytest
-
 from conftest import HTMX, PASSWORD, csrf, last_code, signin, user
+
 from webapp.extensions import db
 from webapp.models import AuditEvent, UserSession, utcnow
 
