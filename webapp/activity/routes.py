@@ -1,33 +1,188 @@
-"""Settings > Activity: the security events of the signed-in user, newest first."""
+"""Settings > Activity: a person's own security events; the whole organisation's for admins.
 
-from flask import request
+Rows are append-only: there is no route that updates or deletes one. Pages are keyset
+paginated by id (`before=`), newest first, one query per page.
+"""
+
+import csv
+import datetime as dt
+import io
+import re
+
+from flask import Response, request, stream_with_context
 from flask_login import current_user, login_required
 from peewee import JOIN
 
-from ..models import AuditEvent, User
+from ..models import AuditEvent, Membership, User
+from ..team import authz
 from ..web import page_or_fragment
 from . import bp
 
 PAGE_SIZE = 50
+EXPORT_CHUNK = 1000
+EVENT_RE = re.compile(r"^[a-z0-9_.]{1,48}$")
+EVENTS = (
+    "login.succeeded", "login.failed", "password.changed", "phone.changed", "email.changed",
+    "totp.enabled", "totp.disabled", "backup_codes.regenerated", "backup_code.used",
+    "challenge.started", "challenge.failed", "change.limited", "impersonation.started",
+    "impersonation.ended", "impersonation.denied", "authz.denied", "membership.changed",
+    "name.changed",
+)
+
+
+class Filters:
+    """The filters from the query string; bad values become errors, never exceptions."""
+
+    def __init__(self, args, organization_id):
+        self.errors = {}
+        self.person = (args.get("person") or "").strip()[:254]
+        self.event = (args.get("event") or "").strip()[:48]
+        self.start = self._date(args, "from")
+        self.end = self._date(args, "to")
+        self.person_id = None
+        if self.event and not EVENT_RE.match(self.event):
+            self.errors["event"] = "Choose an event from the list."
+        if self.person and organization_id is not None:
+            self.person_id = (User.select(User.id)
+                              .join(Membership, on=(Membership.user == User.id))
+                              .where((User.email == self.person.lower())
+                                     & (Membership.organization == organization_id))
+                              .scalar())
+            if self.person_id is None:
+                self.errors["person"] = "No one in your team has that email address."
+        if self.start and self.end and self.end < self.start:
+            self.errors["to"] = "The end date is before the start date."
+
+    def _date(self, args, name):
+        raw = (args.get(name) or "").strip()
+        if not raw:
+            return None
+        try:
+            if len(raw) != 10 or not raw.isascii():
+                raise ValueError(raw)
+            return dt.date.fromisoformat(raw)
+        except ValueError:
+            self.errors[name] = "Use a date like 2025-01-31."
+            return None
+
+    def as_args(self) -> dict:
+        return {k: v for k, v in (("person", self.person), ("event", self.event),
+                                  ("from", self.start and self.start.isoformat()),
+                                  ("to", self.end and self.end.isoformat())) if v}
+
+
+def scope():
+    """(organization id or None, heading): admins see their organisation, others themselves."""
+    seat = (Membership.select()
+            .where(Membership.user == current_user.id)
+            .order_by(Membership.id)
+            .first())
+    if authz.may_view_org_activity(seat):
+        return seat.organization_id
+    return None
+
+
+def events_query(organization_id, filters: Filters, before=None, limit=PAGE_SIZE + 1):
+    """Newest first; actor and subject joined in the same query (no N+1)."""
+    Actor, Subject = User.alias(), User.alias()
+    query = (AuditEvent
+             .select(AuditEvent, Actor, Subject)
+             .join(Actor, JOIN.LEFT_OUTER, on=(AuditEvent.actor == Actor.id))
+             .switch(AuditEvent)
+             .join(Subject, JOIN.LEFT_OUTER, on=(AuditEvent.subject == Subject.id))
+             .order_by(AuditEvent.id.desc())
+             .limit(limit))
+    if organization_id is None:
+        query = query.where(AuditEvent.subject == current_user.id)
+    else:
+        query = query.where(AuditEvent.organization == organization_id)
+        if filters.person_id is not None:
+            query = query.where((AuditEvent.subject == filters.person_id)
+                                | (AuditEvent.actor == filters.person_id))
+    if filters.event and "event" not in filters.errors:
+        query = query.where(AuditEvent.event == filters.event)
+    if filters.start:
+        query = query.where(AuditEvent.created_at >= dt.datetime.combine(filters.start, dt.time()))
+    if filters.end:
+        end = dt.datetime.combine(filters.end + dt.timedelta(days=1), dt.time())
+        query = query.where(AuditEvent.created_at < end)
+    if before:
+        query = query.where(AuditEvent.id < before)
+    return query
+
+
+def _before():
+    value = request.args.get("before", type=int)
+    return value if value and value > 0 else None
 
 
 @bp.get("")
 @login_required
 def show():
-    """Own events, keyset-paginated by id (`before=`)."""
-    Actor = User.alias()
-    query = (AuditEvent
-             .select(AuditEvent, Actor)
-             .join(Actor, join_type=JOIN.LEFT_OUTER, on=(AuditEvent.actor == Actor.id))
-             .where(AuditEvent.subject == current_user.id)
-             .order_by(AuditEvent.id.desc())
-             .limit(PAGE_SIZE + 1))
-    before = request.args.get("before", type=int)
-    if before:
-        query = query.where(AuditEvent.id < before)
-    events = list(query)
+    """Own events, or the organisation's for owners/admins, filtered and keyset-paginated."""
+    organization_id = scope()
+    filters = Filters(request.args, organization_id)
+    before = _before()
+    if filters.person and filters.person_id is None and organization_id is not None:
+        events = []
+    else:
+        events = list(events_query(organization_id, filters, before))
     more = len(events) > PAGE_SIZE
     events = events[:PAGE_SIZE]
-    return page_or_fragment("activity/show.html", "partials/activity/rows.html",
-                            events=events, more=more,
-                            next_before=events[-1].id if more else None)
+    context = {
+        "events": events,
+        "more": more,
+        "next_before": events[-1].id if more else None,
+        "filters": filters,
+        "team": organization_id is not None,
+        "event_names": EVENTS,
+    }
+    status = 422 if filters.errors else 200
+    partial = "partials/activity/rows.html" if before else "partials/activity/log.html"
+    return page_or_fragment("activity/show.html", partial, status, **context)
+
+
+def _cell(value) -> str:
+    """A CSV cell a spreadsheet won't run as a formula."""
+    text = "" if value is None else str(value)
+    text = text.replace("\r", " ").replace("\n", " ")
+    if text[:1] in ("=", "+", "-", "@", "\t"):
+        text = "'" + text
+    return text
+
+
+@bp.get("/export.csv")
+@login_required
+def export():
+    """The filtered events as CSV, streamed in keyset chunks (the same scope as the page)."""
+    organization_id = scope()
+    filters = Filters(request.args, organization_id)
+
+    def rows():
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["time_utc", "event", "actor", "subject", "channel", "outcome", "ip",
+                         "user_agent"])
+        yield buffer.getvalue()
+        if filters.errors:
+            return
+        before = None
+        while True:
+            chunk = list(events_query(organization_id, filters, before, limit=EXPORT_CHUNK))
+            if not chunk:
+                return
+            buffer.seek(0)
+            buffer.truncate()
+            for e in chunk:
+                writer.writerow([_cell(x) for x in (
+                    e.created_at.isoformat(timespec="seconds") + "Z", e.event,
+                    e.actor.email if e.actor_id and e.actor else "",
+                    e.subject.email if e.subject_id and e.subject else "",
+                    e.channel, e.outcome, e.ip, e.user_agent)])
+            yield buffer.getvalue()
+            before = chunk[-1].id
+
+    response = Response(stream_with_context(rows()), mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="activity.csv"'
+    response.headers["Cache-Control"] = "no-store"
+    return response

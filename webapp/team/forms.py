@@ -1,0 +1,27 @@
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, SelectField, StringField
+from wtforms.validators import Length, ValidationError
+
+from ..models import Membership
+from ..profile.forms import normalise_phone
+
+
+class MemberForm(FlaskForm):
+    """A member's Personal Data as an admin edits it: the name, and the phone via step-up."""
+
+    name = StringField("Name", validators=[Length(max=120, message="Use at most 120 characters.")])
+    phone = StringField("Phone", validators=[Length(max=32, message="That's too long.")])
+
+    def validate_phone(self, field):
+        try:
+            field.normalised = normalise_phone(field.data)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+class AccessForm(FlaskForm):
+    """Role and permissions, set by an owner."""
+
+    role = SelectField("Role", choices=list(Membership.ROLES))
+    can_edit_team_profiles = BooleanField("Can edit team profiles (admins)")
+    can_edit_own_profile = BooleanField("Can edit own profile")

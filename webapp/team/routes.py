@@ -1,0 +1,343 @@
+"""Settings > Team: the organisation's members, a member's page, admin changes, "Login as"."""
+
+from flask import abort, current_app, flash, redirect, request, url_for
+from flask_login import current_user, login_required
+
+from .. import audit
+from ..auth.session import start_session
+from ..db import atomic_write
+from ..forms import EmptyForm
+from ..models import BackupCode, Membership, PendingTotp, User, UserSession, utcnow
+from ..profile.routes import refuse_while_impersonating
+from ..security import channels as ch
+from ..security import stepup
+from ..security.stepup import unused_backup_codes
+from ..verify.engine import AFTER, APPLIERS, policy
+from ..verify.routes import begin_change, finish_in_page, message_modal, open_modal
+from ..web import done, is_htmx, is_impersonating, notify, page_or_fragment, trigger
+from . import authz, bp
+from .forms import AccessForm, MemberForm
+
+PAGE_SIZE = 50
+IMPERSONATION_SECONDS = 30 * 60
+SEARCH_MAX = 100
+
+
+@bp.before_request
+@login_required
+def _signed_in():
+    """Every team route needs a signed-in user."""
+
+
+# --- who is asking, about whom -------------------------------------------------------------
+
+
+def seat_of(user_id: int):
+    """A person's membership (their first organisation), or None."""
+    return (Membership.select()
+            .where(Membership.user == user_id)
+            .order_by(Membership.id)
+            .first())
+
+
+def member_seat(actor, user_id: int):
+    """The target's membership in the actor's organisation, with the user, in one query."""
+    if actor is None:
+        return None
+    return (Membership.select(Membership, User)
+            .join(User, on=(Membership.user == User.id))
+            .where((Membership.organization == actor.organization_id)
+                   & (Membership.user == user_id))
+            .first())
+
+
+def _deny(actor, user_id, action: str, code: int):
+    audit.record("authz.denied", subject=None, outcome="denied",
+                 organization=actor.organization_id if actor else None,
+                 action=action, target=user_id, status=code)
+    if code == authz.NOT_FOUND:
+        abort(404)
+    abort(403, description="You don't have permission to do that for this person.")
+
+
+def guard(decision, user_id: int, action: str):
+    """The actor's and target's memberships when the decision allows it.
+
+    :raise 403: impersonating, or the actor may not do this to this person.
+    :raise 404: the person isn't in the actor's organisation (or doesn't exist).
+    """
+    # A "Login as" session acts as the member, never with the admin's team powers.
+    refuse_while_impersonating("use the team pages")
+    actor = seat_of(current_user.id)
+    target = member_seat(actor, user_id)
+    code = authz.status(decision, actor, target)
+    if code != authz.OK:
+        _deny(actor, user_id, action, code)
+    return actor, target
+
+
+def guard_team():
+    """:raise 403: impersonating, or not an owner or admin."""
+    refuse_while_impersonating("use the team pages")
+    actor = seat_of(current_user.id)
+    if not authz.may_view_team(actor):
+        _deny(actor, None, "view_team", authz.FORBIDDEN)
+    return actor
+
+
+# --- the team list ---------------------------------------------------------------------------
+
+
+def team_page(actor, q: str, after: str | None):
+    """One page of members, sorted by email, keyset-paginated: a single query."""
+    query = (Membership.select(Membership, User)
+             .join(User, on=(Membership.user == User.id))
+             .where(Membership.organization == actor.organization_id)
+             .order_by(User.email)
+             .limit(PAGE_SIZE + 1))
+    if q:
+        query = query.where(User.name.contains(q) | User.email.contains(q))
+    if after:
+        query = query.where(User.email > after)
+    rows = list(query)
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    return rows, (rows[-1].user.email if more else None)
+
+
+@bp.get("/settings/team")
+def index():
+    """The organisation's members; `q` searches name and email, `after` pages on.
+
+    :raise 403: members, and sessions using "Login as".
+    """
+    actor = guard_team()
+    q = (request.args.get("q") or "").strip()[:SEARCH_MAX]
+    after = (request.args.get("after") or "")[:254] or None
+    rows, next_after = team_page(actor, q, after)
+    return page_or_fragment("team/index.html", "partials/team/rows.html",
+                            rows=rows, q=q, next_after=next_after, mask_phone=ch.mask_phone,
+                            searched=bool(q), first_page=after is None)
+
+
+# --- a member's page ------------------------------------------------------------------------
+
+
+def _context(actor, target, **kw):
+    member = target.user
+    ctx = {
+        "actor": actor,
+        "seat": target,
+        "member": member,
+        "form": EmptyForm(),
+        "member_form": kw.pop("member_form", None) or MemberForm(
+            formdata=None, name=member.name, phone=member.phone or ""),
+        "access_form": kw.pop("access_form", None) or AccessForm(
+            formdata=None, role=target.role,
+            can_edit_team_profiles=target.can_edit_team_profiles,
+            can_edit_own_profile=target.can_edit_own_profile),
+        "can_edit": authz.may_edit(actor, target),
+        "can_impersonate": authz.may_impersonate(actor, target),
+        "can_manage": authz.may_manage_access(actor, target),
+        "backup_left": unused_backup_codes(member),
+        "mask_phone": ch.mask_phone,
+    }
+    ctx.update(kw)
+    return ctx
+
+
+@bp.get("/settings/team/<int:user_id>")
+def member(user_id):
+    """A member's page: personal data, two-factor, access, "Login as".
+
+    :raise 404: not in the actor's organisation.
+    :raise 403: not an owner or admin.
+    """
+    actor, target = guard(authz.may_view, user_id, "view_member")
+    return page_or_fragment("team/member.html", "partials/team/personal.html",
+                            **_context(actor, target))
+
+
+@bp.get("/settings/team/<int:user_id>/personal")
+def personal(user_id):
+    """The member's Personal Data section alone (refreshed after a verified change)."""
+    actor, target = guard(authz.may_view, user_id, "view_member")
+    return page_or_fragment("team/member.html", "partials/team/personal.html",
+                            **_context(actor, target))
+
+
+@bp.get("/settings/team/<int:user_id>/security")
+def security(user_id):
+    """The member's two-factor section alone (refreshed after a reset)."""
+    actor, target = guard(authz.may_view, user_id, "view_member")
+    return page_or_fragment("team/member.html", "partials/team/security.html",
+                            **_context(actor, target))
+
+
+@bp.post("/settings/team/<int:user_id>")
+def update(user_id):
+    """Save the member's name; a new phone starts a step-up with the member's channels.
+
+    :raise 404: not in the actor's organisation.
+    :raise 403: no permission to edit this person.
+    """
+    actor, target = guard(authz.may_edit, user_id, "edit_member")
+    member, admin = target.user, current_user._get_current_object()
+    form = MemberForm()
+    if not form.validate_on_submit():
+        return page_or_fragment("team/member.html", "partials/team/personal.html", 422,
+                                **_context(actor, target, member_form=form))
+    name = (form.name.data or "").strip()
+    if name != member.name:
+        User.update(name=name).where(User.id == member.id).execute()
+        audit.record("name.changed", subject=member, actor=admin)
+        member.name = name
+    back = url_for("team.member", user_id=member.id)
+    if form.phone.normalised != member.phone:
+        return begin_change(member, admin, "change_phone", {"phone": form.phone.normalised},
+                            back=back)
+    if not is_htmx():
+        flash("Profile saved.", "success")
+        return redirect(back, 303)
+    response = page_or_fragment("team/member.html", "partials/team/personal.html",
+                                **_context(actor, target))
+    return trigger(response, toast={"message": "Profile saved.", "level": "success"})
+
+
+@bp.post("/settings/team/<int:user_id>/access")
+def access(user_id):
+    """Set the member's role and permissions (owners only, never their own).
+
+    :raise 404: not in the actor's organisation.
+    :raise 403: not an owner, or the owner's own membership.
+    """
+    actor, target = guard(authz.may_manage_access, user_id, "manage_access")
+    form = AccessForm()
+    if not form.validate_on_submit():
+        return page_or_fragment("team/member.html", "partials/team/access.html", 422,
+                                **_context(actor, target, access_form=form))
+    new = {
+        "role": form.role.data,
+        # Owners always edit team profiles; members never do.
+        "can_edit_team_profiles": (form.role.data == "owner"
+                                   or (form.role.data == "admin"
+                                       and form.can_edit_team_profiles.data)),
+        "can_edit_own_profile": bool(form.can_edit_own_profile.data),
+    }
+    old = {k: getattr(target, k) for k in new}
+    if new != old:
+        with atomic_write():
+            Membership.update(**new).where(Membership.id == target.id).execute()
+            audit.record("membership.changed", subject=target.user,
+                         old=old, new=new)
+        for k, v in new.items():
+            setattr(target, k, v)
+    message = "Access updated."
+    if not is_htmx():
+        flash(message, "success")
+        return redirect(url_for("team.member", user_id=user_id), 303)
+    response = page_or_fragment("team/member.html", "partials/team/access.html",
+                                **_context(actor, target))
+    return trigger(response, toast={"message": message, "level": "success"})
+
+
+# --- resetting a member's two-factor ------------------------------------------------------------
+
+
+@bp.post("/settings/team/<int:user_id>/reset-2fa")
+def reset_2fa(user_id):
+    """Remove the member's authenticator and backup codes, after the admin's own step-up.
+
+    :raise 404: not in the actor's organisation.
+    :raise 403: no permission to edit this person.
+    """
+    actor, target = guard(authz.may_edit, user_id, "reset_2fa")
+    member, admin = target.user, current_user._get_current_object()
+    back = url_for("team.member", user_id=member.id)
+    if not member.totp_secret and not unused_backup_codes(member):
+        return message_modal("Nothing to reset",
+                             f"{member.display_name} has no authenticator app or backup codes.",
+                             409, back=back)
+    try:
+        # The challenge is the admin's own: codes go to the admin's channels.
+        c = stepup.start(admin, admin, "reset_member_2fa", {"member_id": member.id},
+                         now=utcnow(), policy=policy())
+    except stepup.NoChannel:
+        return message_modal(
+            "No way to verify it's you",
+            "Your account has no verified email, verified phone or authenticator app. "
+            "Verify your email address or set up an authenticator app first.", 409, back=back)
+    audit.record("challenge.started", subject=admin, actor=admin, purpose="reset_member_2fa",
+                 member=member.id)
+    return open_modal(c)
+
+
+def _apply_reset_member_2fa(c, subject, now) -> dict:
+    """Runs inside the consuming transaction; the permission is checked again here."""
+    member_id = int(c.data["member_id"])
+    actor = seat_of(subject.id)
+    target = member_seat(actor, member_id)
+    if not authz.may_edit(actor, target):
+        raise stepup.Conflict("You can no longer reset this person's two-factor authentication.")
+    (User.update(totp_secret=None, totp_enabled_at=None, totp_last_step=0)
+     .where(User.id == member_id).execute())
+    removed = BackupCode.delete().where(BackupCode.user == member_id).execute()
+    PendingTotp.delete().where(PendingTotp.user == member_id).execute()
+    audit.record("totp.disabled", subject=target.user, actor=subject, channel=c.channel,
+                 reset_by_admin=True, backup_codes_removed=removed)
+    return {"member_id": member_id}
+
+
+def _after_reset_member_2fa(v: stepup.Verified):
+    member = User.get_by_id(v.result["member_id"])
+    notify(member, "Two-factor authentication was reset on your account",
+           "team/email/two_factor_reset.txt", actor=v.challenge.actor)
+    return finish_in_page(f"Two-factor authentication reset for {member.display_name}.",
+                          refresh="memberChanged",
+                          back=url_for("team.member", user_id=member.id))
+
+
+APPLIERS["reset_member_2fa"] = _apply_reset_member_2fa
+AFTER["reset_member_2fa"] = _after_reset_member_2fa
+
+
+# --- "Login as" --------------------------------------------------------------------------------
+
+
+def _revoke(row) -> None:
+    if row is not None:
+        UserSession.update(revoked_at=utcnow()).where(UserSession.id == row.id).execute()
+
+
+@bp.post("/settings/team/<int:user_id>/login-as")
+def login_as(user_id):
+    """Act as the member for at most 30 minutes (never as an owner, never as oneself).
+
+    :raise 404: not in the actor's organisation.
+    :raise 403: no permission, an owner, or oneself.
+    """
+    actor, target = guard(authz.may_impersonate, user_id, "login_as")
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        abort(400, description="Reload the page and try again.")
+    admin, member = current_user._get_current_object(), target.user
+    audit.record("impersonation.started", subject=member, actor=admin)
+    # The admin's own session ends here; "Return to your account" starts a fresh one.
+    _revoke(admin.session_row)
+    lifetime = current_app.config.get("IMPERSONATION_SECONDS", IMPERSONATION_SECONDS)
+    start_session(member, impersonator=admin, lifetime=lifetime)
+    return done(f"You are now signed in as {member.display_name}.", "profile.show")
+
+
+@bp.post("/impersonation/exit")
+def exit_impersonation():
+    """End "Login as" and return to the admin's own account in a fresh session."""
+    if not is_impersonating():
+        return redirect(url_for("profile.show"), 303)
+    member = current_user._get_current_object()
+    admin = member.impersonator
+    audit.record("impersonation.ended", subject=member, actor=admin)
+    _revoke(member.session_row)
+    start_session(admin)
+    return done(f"You are back in your own account. {member.display_name} was signed out.",
+                "team.member", user_id=member.id)
