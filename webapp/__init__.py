@@ -43,12 +43,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .auth import session as _session  # noqa: F401  (registers the user loader)
     from .cli import register as register_cli
     from .dev import bp as dev_bp
+    from .team import bp as team_bp
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(profile.bp)
     app.register_blueprint(verify.bp)
     app.register_blueprint(activity_bp)
     app.register_blueprint(dev_bp)
+    app.register_blueprint(team_bp)
     hooks.register(app)
     register_cli(app)
 

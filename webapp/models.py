@@ -224,6 +224,9 @@ class AuditEvent(BaseModel):
         indexes = (
             (("subject", "id"), False),
             (("organization", "id"), False),
+            # 0005: activity filters by event type and by the person who acted.
+            (("organization", "event", "id"), False),
+            (("actor", "id"), False),
         )
 
     @property
