@@ -44,6 +44,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .cli import register as register_cli
     from .dev import bp as dev_bp
     from .team import bp as team_bp
+    from .twofactor import bp as twofactor_bp
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(profile.bp)
@@ -51,6 +52,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(activity_bp)
     app.register_blueprint(dev_bp)
     app.register_blueprint(team_bp)
+    app.register_blueprint(twofactor_bp)
     hooks.register(app)
     register_cli(app)
 
