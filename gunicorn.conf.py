@@ -25,7 +25,7 @@ max_requests_jitter = 500
 # hop to believe; gunicorn itself trusts nothing forwarded.
 forwarded_allow_ips = ""
 
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # The request id is the X-Request-ID the app echoes (the proxy's, or a fresh one).

@@ -39,7 +39,6 @@ def _database_url(tmp_path, request) -> tuple[str, callable]:
     admin.cursor().execute(f'CREATE DATABASE "{name}"')
 
     def drop():
-        db.close() if not db.is_closed() else None
         admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
 
@@ -61,14 +60,24 @@ def make_app(tmp_path, request, **overrides):
         "SMS_BACKEND": "outbox",
     }
     config.update(overrides)
+    request.addfinalizer(cleanup)
     app = create_app(config)
+    database = db.obj
+    # Runs before cleanup (finalizers are LIFO): give back every pooled connection first.
+    request.addfinalizer(lambda: _close_database(database))
     from webapp.db import migrate
 
     migrate()
     with app.app_context(), db.connection_context():
         seed_demo(PASSWORD)
-    request.addfinalizer(cleanup)
     return app
+
+
+def _close_database(database):
+    if not database.is_closed():
+        database.close()
+    if hasattr(database, "close_all"):  # playhouse.pool on PostgreSQL
+        database.close_all()
 
 
 @pytest.fixture

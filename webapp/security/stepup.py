@@ -271,10 +271,12 @@ def record_failure(user: User, method: str, *, now, policy: Policy) -> tuple[int
         (CodeFailures.insert(user=user, method=method, failures=0, window_start=now)
          .on_conflict_ignore().execute())
         stale = CodeFailures.window_start < window_start
+        unlocked = CodeFailures.locked_until.is_null() | (CodeFailures.locked_until <= now)
+        # A method locked meanwhile by a parallel request does not count on: the lock holds.
         (CodeFailures.update(
             failures=Case(None, [(stale, 1)], CodeFailures.failures + 1),
             window_start=Case(None, [(stale, now)], CodeFailures.window_start))
-         .where((CodeFailures.user == user) & (CodeFailures.method == method))
+         .where((CodeFailures.user == user) & (CodeFailures.method == method) & unlocked)
          .execute())
         row = CodeFailures.get((CodeFailures.user == user) & (CodeFailures.method == method))
         just_locked = False
@@ -358,6 +360,11 @@ def _fail(c: Challenge, subject: User, method: str, *, now, policy, on_lock) -> 
     if just_locked:
         until = now + dt.timedelta(seconds=policy.user_lock)
         raise Locked(_lock_message(until, now), retry_after=policy.user_lock)
+    # Another worker may have locked the method after this request's first check: answer
+    # "locked", so parallel guesses get no more "wrong code" answers than sequential ones.
+    until = method_locked_until(subject, method, now)
+    if until:
+        raise Locked(_lock_message(until, now), retry_after=int((until - now).total_seconds()))
 
 
 def cancel(c: Challenge, now) -> None:

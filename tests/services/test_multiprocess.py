@@ -1,0 +1,132 @@
+"""Limits and single use across processes: gunicorn -w 4, PostgreSQL, Redis."""
+
+import urllib.parse
+
+import pytest
+
+from .conftest import WORKERS, run_parallel
+
+pytestmark = pytest.mark.services
+
+
+def _profile_post(client, token, *, email, phone):
+    return lambda: client.post("/settings/profile", {
+        "name": "", "email": email, "phone": phone, "csrf_token": token})
+
+
+def _start_phone_change(server, client, email, phone) -> str:
+    """Start a phone change and pick email: the challenge path /verify/<id>."""
+    token = client.token("/settings/profile")
+    r = client.post("/settings/profile", {"name": "", "email": email, "phone": phone,
+                                          "csrf_token": token})
+    assert r.status == 303, r.text[:500]
+    verify = urllib.parse.urlsplit(r.headers["Location"]).path
+    token = client.token(verify)
+    r = client.post(verify + "/channel", {"channel": "email", "csrf_token": token})
+    assert r.status == 303, r.text[:500]
+    return verify
+
+
+def _user_id(server, email) -> int:
+    return server.scalar('SELECT id FROM "user" WHERE email = %s', email)
+
+
+def test_server_really_runs_several_workers(gunicorn_server):
+    """The races below are only meaningful if requests land on different processes."""
+    out = gunicorn_server.log_path.read_text()
+    assert out.count("Booting worker") >= WORKERS
+    assert "memory://" not in out  # Redis is the limiter storage: no per-process warning
+
+
+def test_daily_cap_holds_across_workers(gunicorn_server):
+    """12 parallel phone-change attempts from 4 sessions: exactly 5 start a challenge."""
+    server = gunicorn_server
+    email = "member@example.com"
+    clients = [server.signin(email) for _ in range(4)]
+    tokens = [c.token("/settings/profile") for c in clients]
+    calls = [_profile_post(clients[i % 4], tokens[i % 4], email=email,
+                           phone=f"+120255501{50 + i}")
+             for i in range(12)]
+    results = run_parallel(calls)
+
+    statuses = sorted(r.status for r in results)
+    assert statuses == [303] * 5 + [429] * 7, results
+    limited = [r for r in results if r.status == 429]
+    assert all("limit of 5 phone or email change attempts" in r.text for r in limited)
+    assert all(int(r.headers["Retry-After"]) > 0 for r in limited)
+    uid = _user_id(server, email)
+    assert server.scalar("SELECT count(*) FROM challenge WHERE subject_id = %s "
+                         "AND purpose = 'change_phone'", uid) == 5
+    assert server.scalar("SELECT count(*) FROM audit_event WHERE subject_id = %s "
+                         "AND event = 'change.limited'", uid) == 7
+
+
+def _code_post(client, token, verify, code):
+    return lambda: client.post(verify + "/code", {"code": code, "csrf_token": token})
+
+
+def _wrong_code_run(server, email, clients, verify, *, parallel: bool, tries: int):
+    tokens = [c.token(verify) for c in clients]
+    n = len(clients)
+    calls = [_code_post(clients[i % n], tokens[i % n], verify, "000000") for i in range(tries)]
+    if parallel:
+        return run_parallel(calls)
+    results = []
+    for call in calls:
+        results.append(call())
+    return results
+
+
+def _outcomes(results):
+    wrong = sum(1 for r in results if r.status == 422 and "attempt(s) left" in r.text)
+    locked = sum(1 for r in results if r.status == 429 and "Too many wrong codes" in r.text)
+    return wrong, locked
+
+
+def test_failure_limit_counts_the_same_in_parallel_as_in_sequence(gunicorn_server):
+    """Wrong codes from 4 sessions at once lock the method after the same count as one by one."""
+    server = gunicorn_server
+    limit = 10  # CODE_USER_FAILURE_LIMIT (default)
+
+    # One by one: the 10th wrong code locks email codes for the user.
+    seq_email = "casey@example.com"
+    seq_client = server.signin(seq_email)
+    verify = _start_phone_change(server, seq_client, seq_email, "+12025550170")
+    seq = _wrong_code_run(server, seq_email, [seq_client], verify, parallel=False, tries=14)
+    assert [r.status for r in seq] == [422] * (limit - 1) + [429] * 5
+    assert _outcomes(seq) == (limit - 1, 5)
+
+    # All at once from four sessions of another user: the same counts.
+    par_email = "admin@example.com"
+    clients = [server.signin(par_email) for _ in range(4)]
+    verify = _start_phone_change(server, clients[0], par_email, "+12025550171")
+    par = _wrong_code_run(server, par_email, clients, verify, parallel=True, tries=24)
+    assert _outcomes(par) == (limit - 1, 24 - (limit - 1)), [r.status for r in par]
+
+    for email in (seq_email, par_email):
+        uid = _user_id(server, email)
+        assert server.scalar("SELECT count(*) FROM audit_event WHERE subject_id = %s "
+                             "AND event = 'challenge.locked'", uid) == 1
+        assert server.scalar("SELECT locked_until IS NOT NULL FROM code_failures "
+                             "WHERE user_id = %s AND method = 'email'", uid)
+
+
+def test_one_email_code_applies_once_across_workers(gunicorn_server):
+    """The right code sent by 12 parallel requests from 4 sessions: exactly one applies."""
+    server = gunicorn_server
+    email = "owner@example.com"
+    clients = [server.signin(email) for _ in range(4)]
+    verify = _start_phone_change(server, clients[0], email, "+12025550180")
+    code = server.last_code(email)
+    tokens = [c.token(verify) for c in clients]
+    calls = [_code_post(clients[i % 4], tokens[i % 4], verify, code) for i in range(12)]
+    results = run_parallel(calls)
+
+    statuses = sorted(r.status for r in results)
+    assert statuses == [303] + [409] * 11, results
+    uid = _user_id(server, email)
+    assert server.scalar('SELECT phone FROM "user" WHERE id = %s', uid) == "+12025550180"
+    assert server.scalar("SELECT count(*) FROM audit_event WHERE subject_id = %s "
+                         "AND event = 'phone.changed'", uid) == 1
+    assert server.scalar("SELECT count(*) FROM challenge WHERE subject_id = %s "
+                         "AND purpose = 'change_phone' AND consumed_at IS NOT NULL", uid) == 1
