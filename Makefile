@@ -6,8 +6,13 @@ FLASK   = $(VENV)/bin/flask --app wsgi
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 STAMP   = $(VENV)/.installed
+# The services leg: a throwaway database per test is created next to this one, and the
+# Redis DB index below is flushed at the start of every run.
+TEST_PG_URL    ?= postgresql://postgres@127.0.0.1:5432/test
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/13
+SERVICES = TEST_DATABASE_URL=$(TEST_PG_URL) TEST_RATELIMIT_STORAGE_URI=$(TEST_REDIS_URL)
 
-.PHONY: run test test-services lint install chromium clean
+.PHONY: run test test-services serve bench lint install chromium clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +37,30 @@ chromium:
 	  || { echo "chromium is missing and could not be installed (need root and apt)"; exit 1; }; }
 
 test: $(STAMP) chromium
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 -q -m "not services"
+
+# The whole suite again on PostgreSQL + Redis, then the multi-process tests (gunicorn -w 4).
+# PostgreSQL or Redis missing is a failure here, never a skip.
+test-services: $(STAMP) chromium
+	$(SERVICES) $(PY) -c 'import os, psycopg2, redis; \
+	  psycopg2.connect(os.environ["TEST_DATABASE_URL"]).close(); \
+	  redis.from_url(os.environ["TEST_RATELIMIT_STORAGE_URI"]).flushdb(); \
+	  print("PostgreSQL and Redis answer; Redis test DB flushed")'
+	$(SERVICES) $(PY) -m pytest -n 2 -q -m "not services"
+	$(SERVICES) $(PY) -m pytest -p no:xdist -q -m services tests/services
+
+# Production-style server: gunicorn.conf.py (WEB_CONCURRENCY, HOST, PORT; see README "Deploying").
+serve: $(STAMP)
+	$(FLASK) init-db
+	$(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
+
+# Load figures as ratios to a bare Flask app under the same gunicorn settings (README table).
+bench: $(STAMP)
+	@command -v wrk >/dev/null 2>&1 || { \
+	  echo "Installing wrk (Debian package) for the benchmark"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null) \
+	  || echo "wrk unavailable: bench/run.py falls back to its Python load driver"; }
+	$(PY) bench/run.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check webapp tests
