@@ -1,76 +1,73 @@
-// Modal, toasts, countdown and copy buttons. Everything else is htmx and plain forms.
+// Modal, toasts, focus, resend countdown, copy/print. The rest is htmx and plain forms.
 (function () {
   "use strict";
-  var opener = null;
-  function modal() { return document.querySelector("#modal dialog"); }
-  function closeModal() {
-    var d = modal();
-    if (d && d.open) d.close();
-  }
-  function focusFirst(root) {
-    var el = root.querySelector("[autofocus], input:not([type=hidden]):not([disabled]), button, a[href]");
-    if (el) el.focus();
-  }
-  function toast(message, level) {
+  var opener = null, action = null, $ = function (s, r) { return (r || document).querySelector(s); };
+  function dlg() { return $("#modal dialog"); }
+  function closeModal() { var d = dlg(); if (d && d.open) d.close(); }
+  function toast(msg, level) {
     var t = document.createElement("div");
     t.className = "toast toast-" + (level || "success");
-    t.textContent = message;
-    document.getElementById("toasts").appendChild(t);
-    setTimeout(function () { t.remove(); }, 8000);
+    t.textContent = msg;
+    $("#toasts").appendChild(t);
+    setTimeout(function () { t.remove(); }, 10000);
   }
   function countdowns(root) {
-    root.querySelectorAll("[data-countdown]").forEach(function (btn) {
-      var left = parseInt(btn.getAttribute("data-countdown"), 10) || 0;
-      if (left <= 0) return;
-      btn.disabled = true;
-      var label = btn.querySelector("[data-seconds]");
-      var timer = setInterval(function () {
-        left -= 1;
-        if (label) label.textContent = left;
-        if (left <= 0 || !btn.isConnected) {
-          clearInterval(timer);
-          btn.disabled = false;
-          btn.removeAttribute("aria-disabled");
-          var c = btn.querySelector(".countdown");
-          if (c) c.remove();
+    root.querySelectorAll("[data-countdown]").forEach(function (b) {
+      var left = +b.dataset.countdown, s = $("[data-seconds]", b);
+      if (left > 0) var t = setInterval(function () {
+        if (s) s.textContent = --left;
+        if (left <= 0 || !b.isConnected) {
+          clearInterval(t);
+          b.removeAttribute("aria-disabled");
+          var c = $(".countdown", b); if (c) c.remove();
         }
       }, 1000);
     });
   }
   document.addEventListener("click", function (e) {
-    var copy = e.target.closest("[data-copy]");
-    if (copy && navigator.clipboard) {
-      var src = document.querySelector(copy.getAttribute("data-copy"));
-      navigator.clipboard.writeText(src.innerText.trim()).then(function () { toast("Copied."); });
-    }
-    var print = e.target.closest("[data-print]");
-    if (print) window.print();
-    var close = e.target.closest("[data-close-modal]");
-    if (close && modal() && modal().contains(close) && close.tagName === "A") {
-      e.preventDefault();
-      closeModal();
-    }
-    if (e.target.closest("[hx-post], form[hx-post] button")) opener = opener || document.activeElement;
+    var t = e.target, c = t.closest("[data-copy]");
+    if (c && navigator.clipboard) navigator.clipboard.writeText($(c.dataset.copy).innerText.trim()).then(function () { toast("Copied."); });
+    if (t.closest("[data-print]")) window.print();
+    if (t.closest("[aria-disabled=true]")) e.preventDefault();
+    var x = t.closest("a[data-close-modal]");
+    if (x && dlg() && dlg().contains(x)) { e.preventDefault(); closeModal(); }
   });
-  document.addEventListener("submit", function () { opener = document.activeElement; }, true);
+  // Tab and Shift+Tab wrap around inside the open modal instead of leaving for the browser UI.
+  document.addEventListener("keydown", function (e) {
+    var d = dlg();
+    if (e.key !== "Tab" || !d || !d.open) return;
+    var f = [].filter.call(d.querySelectorAll("a[href],button,input,summary"), function (x) {
+      return !x.disabled && x.type !== "hidden" && x.getClientRects().length && !(x.type === "radio" && !x.checked);
+    }), a = document.activeElement, i = f.indexOf(a.type === "radio" ? $("input[name=" + a.name + "]:checked", d) || a : a);
+    if (e.shiftKey ? i <= 0 : i === f.length - 1) { e.preventDefault(); f[e.shiftKey ? f.length - 1 : 0].focus(); }
+  });
+  // Who opened the modal, and which button started a request: focus goes back there.
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var a = document.activeElement, el = e.detail.elt, k = a.form ? $("[data-action]", a.form) : a;
+    if (a.closest("dialog") || !el.contains(a)) return;
+    opener = a;
+    if (k && k.dataset && k.dataset.action) action = k.dataset.action;
+  });
   document.addEventListener("htmx:load", function (e) {
-    var el = e.detail.elt;
+    var el = e.detail.elt, d = el.matches("dialog[data-modal]") ? el : $("dialog[data-modal]", el);
     countdowns(el);
-    var d = el.matches && el.matches("dialog[data-modal]") ? el : el.querySelector && el.querySelector("dialog[data-modal]");
     if (d && !d.open) {
+      d.addEventListener("cancel", function () { var f = $("#verify-cancel", d); if (f) htmx.trigger(f, "submit"); });
       d.addEventListener("close", function () {
         d.remove();
-        if (opener && opener.isConnected) opener.focus();
-        opener = null;
+        var o = opener && opener.isConnected ? opener : action && $('[data-action="' + action + '"]');
+        if (o) o.focus();
       });
       d.showModal();
-      focusFirst(d);
-    } else if (el.id === "verify-step") {
-      focusFirst(el);
+    }
+    var a = document.activeElement;
+    if (d || el.id === "verify-step" || !a || a === document.body) {
+      var f = $("[aria-invalid=true], [autofocus]", el) || (d || el.id === "verify-step") && $("input:not([type=hidden]), button, a[href]", el)
+        || action && $('[data-action="' + action + '"]', el);
+      if (f) f.focus();
     }
   });
-  document.body && countdowns(document.body);
-  document.addEventListener("DOMContentLoaded", function () { countdowns(document.body); });
+  document.addEventListener("DOMContentLoaded", function () { countdowns(document); });
   document.addEventListener("closeModal", closeModal);
   document.addEventListener("toast", function (e) { toast(e.detail.message, e.detail.level); });
 })();
