@@ -13,7 +13,7 @@ from .profile.forms import normalise_email, normalise_phone
 from .security import passwords
 
 DEMO_ORG = "Aesthetix Demo"
-DEMO_PASSWORD = "demo-password-aesthetix"  # noqa: S105 - documented demo data
+DEMO_PASSWORD = "demo-password-aesthetix"  # noqa: S105 - documented demo data  # nosec B105
 DEMO_USERS = (
     # email, name, role, phone, email verified, phone verified
     ("owner@example.com", "Olivia Owner", "owner", "+12025550101", True, True),

@@ -20,7 +20,8 @@ DEFAULTS = {
     "MAIL_PORT": 25,
     "MAIL_USE_TLS": False,
     "MAIL_USERNAME": "",
-    "MAIL_PASSWORD": "",
+    # Empty defaults, not secrets: real values come from the environment.
+    "MAIL_PASSWORD": "",  # nosec B105
     "MAIL_DEFAULT_SENDER": "Aesthetix CRM <no-reply@aesthetix.example>",
     "MAIL_TIMEOUT": 10,
     "SMS_BACKEND": "outbox",
@@ -49,7 +50,8 @@ DEFAULTS = {
     "SESSION_COOKIE_SAMESITE": "Lax",
     "PERMANENT_SESSION_LIFETIME": 12 * 3600,
     "WTF_CSRF_TIME_LIMIT": None,
-    "SECRET_KEY": None,
+    # No default: required in production, generated under instance/ in development.
+    "SECRET_KEY": None,  # nosec B105
     "TOTP_ENCRYPTION_KEYS": "",
 }
 
