@@ -1,0 +1,71 @@
+"""Change password on My Profile in a real browser: htmx swaps the section in place with
+JavaScript on; plain posts re-render the page with the same errors with JavaScript off."""
+
+import re
+
+from conftest import PASSWORD, outbox
+from playwright.sync_api import expect
+
+from browser.conftest import browser_signin
+
+NEW_PASSWORD = "a calmer harbour at dawn 42"
+
+
+def submit_password(page, current, new, confirm):
+    page.fill("#current_password", current)
+    page.fill("#new_password", new)
+    page.fill("#confirm_password", confirm)
+    page.click("[data-action=update-password]")
+
+
+def test_wrong_current_password_is_shown_inline(any_page):
+    page = any_page
+    browser_signin(page)
+    page.evaluate("window.__noReload = 1") if page.js else None
+    submit_password(page, "not my password", NEW_PASSWORD, NEW_PASSWORD)
+    field = page.locator("#current_password[aria-invalid=true]")
+    field.wait_for()
+    error = page.locator("#current_password-error")
+    expect(error).to_have_text("That isn't your current password.")
+    assert "current_password-error" in field.get_attribute("aria-describedby")
+    expect(field).to_be_focused()
+    if page.js:
+        assert page.evaluate("window.__noReload") == 1, "the page reloaded"
+    else:
+        assert page.locator("h1").inner_text() == "My Profile"
+    # Nothing secret is sent back into the form.
+    assert page.locator("#current_password").input_value() == ""
+
+
+def test_mismatch_and_weak_password(any_page):
+    page = any_page
+    browser_signin(page)
+    submit_password(page, PASSWORD, NEW_PASSWORD, NEW_PASSWORD + "x")
+    expect(page.locator("#confirm_password-error")).to_have_text("The new passwords don't match.")
+    assert page.locator("#confirm_password").get_attribute("aria-invalid") == "true"
+    submit_password(page, PASSWORD, "password", "password")
+    page.locator("#new_password[aria-invalid=true]").wait_for()
+    assert page.locator("#new_password-error").inner_text()
+    # The hint stays linked to the field next to the error.
+    assert page.locator("#new_password").get_attribute("aria-describedby") == (
+        "new_password-hint new_password-error")
+
+
+def test_password_changed(any_page):
+    page = any_page
+    browser_signin(page)
+    if page.js:
+        page.evaluate("window.__noReload = 1")
+    submit_password(page, PASSWORD, NEW_PASSWORD, NEW_PASSWORD)
+    expect(page.locator("#toasts")).to_contain_text("Password updated")
+    if page.js:
+        assert page.evaluate("window.__noReload") == 1
+        expect(page.locator("[data-action=update-password]")).to_be_focused()
+    else:
+        assert re.search(r"/settings/profile$", page.url)
+    assert page.locator("#new_password").input_value() == ""
+    assert any("password was changed" in m.subject.lower() for m in outbox("email"))
+    # Still signed in on this device, with the new password working next time.
+    page.goto("/settings/profile")
+    assert page.locator("h1").inner_text() == "My Profile"
+    assert not page.errors
