@@ -7,7 +7,7 @@ from flask_login import login_user, logout_user
 
 from ..audit import record
 from ..extensions import login_manager
-from ..models import User, UserSession, utcnow
+from ..models import Challenge, User, UserSession, utcnow
 from ..web import client_info
 
 
@@ -45,10 +45,22 @@ def sign_in(user: User, *, channel: str | None) -> None:
     record("login.succeeded", subject=user, actor=user, channel=channel)
 
 
+def close_verifications(user: User, now) -> int:
+    """Verifications a person started die with a sign-out or a password change (SU-4)."""
+    return (Challenge.update(cancelled_at=now)
+            .where((Challenge.actor == user)
+                   & (Challenge.purpose != "login")
+                   & Challenge.consumed_at.is_null()
+                   & Challenge.cancelled_at.is_null())
+            .execute())
+
+
 def end_session(user) -> None:
     row = getattr(user, "session_row", None)
     if row is not None:
         UserSession.update(revoked_at=utcnow()).where(UserSession.id == row.id).execute()
+    if getattr(user, "impersonator", None) is None:
+        close_verifications(user, utcnow())
     logout_user()
     session.clear()
 
@@ -56,6 +68,7 @@ def end_session(user) -> None:
 def rotate_sessions(user: User) -> None:
     """Sign out every session of the user, then give this browser a fresh one."""
     UserSession.revoke_all(user, utcnow())
+    close_verifications(user, utcnow())
     start_session(user)
 
 

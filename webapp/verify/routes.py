@@ -226,6 +226,10 @@ def code(cid):
                                  appliers=APPLIERS, checks=CODE_CHECKS, on_lock=on_lock,
                                  on_fail=_failed)
     except stepup.ChallengeClosed as exc:
+        # A code for a used, replaced, cancelled or expired verification: a bypass attempt
+        # or a stale tab; either way it is on record.
+        audit.record("challenge.refused", subject=c.subject, actor=c.actor, outcome="refused",
+                     channel=c.channel, purpose=c.purpose)
         return render_step(c, exc.status, step="closed", message=exc.message)
     except stepup.Conflict as exc:
         return render_step(c, exc.status, step="closed", message=exc.message)
