@@ -80,3 +80,20 @@ def secret_in(html: str) -> str:
 
 def codes_in(html: str) -> list[str]:
     return CODES_RE.findall(html)
+
+
+def stored_bytes(tmp_path) -> bytes:
+    """Everything the database holds: the SQLite files, or every row of every table."""
+    from webapp.db import is_sqlite
+
+    with db.connection_context():
+        if is_sqlite():
+            db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            files = list(tmp_path.glob("test.db*"))
+            assert files, "no SQLite file found"
+            return b"".join(p.read_bytes() for p in files)
+        rows = []
+        for table in db.get_tables():
+            query = f'SELECT * FROM "{table}"'  # noqa: S608 - names from the catalogue
+            rows += [repr(r) for r in db.execute_sql(query).fetchall()]
+        return "\n".join(rows).encode()

@@ -243,3 +243,22 @@ def test_login_as_is_refused(app, member_client, method, path):
     assert "data-impersonation-note" in profile
     assert 'data-action="setup-totp"' not in profile
     assert 'data-action="regenerate-backup-codes"' not in profile
+
+
+def test_wrong_setup_codes_lock_the_app_method_only(app_factory):
+    app = app_factory(CODE_USER_FAILURE_LIMIT=2)
+    client = app.test_client()
+    signin(client, "member@example.com")
+    _, html, secret = start(client)
+    good = rfc6238(secret, time.time())
+    wrong = f"{(int(good) + 500_000) % 10**6:06d}"
+    assert confirm(client, wrong, token_in(html)).status_code == 422
+    r = confirm(client, wrong, token_in(html))
+    assert r.status_code == 429 and "locked" in r.get_data(as_text=True)
+    r = confirm(client, next_code(secret)[0], token_in(html))
+    assert r.status_code == 429
+    assert not user("member@example.com").totp_enabled
+    assert "Too many wrong codes" in outbox("email", "member@example.com")[-1].body
+    # Email codes still work: the lock is for the app only.
+    other = app.test_client()
+    signin(other, "member@example.com")

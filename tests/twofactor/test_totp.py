@@ -8,7 +8,7 @@ import pytest
 from conftest import user
 from cryptography.fernet import Fernet
 
-from twofactor.helpers import enable_totp, rfc6238
+from twofactor.helpers import enable_totp, rfc6238, stored_bytes
 from webapp import create_app
 from webapp.config import ConfigError
 from webapp.extensions import db
@@ -207,10 +207,9 @@ def test_secret_is_encrypted_at_rest(app, tmp_path):
     stored = user("member@example.com").totp_secret
     assert secret not in stored
     assert crypto.decrypt(app.extensions["totp_cipher"], stored) == secret
-    with db.connection_context():
-        db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    data = b"".join(p.read_bytes() for p in tmp_path.glob("test.db*"))
-    assert secret.encode() not in data
+    data = stored_bytes(tmp_path)
+    assert stored.encode() in data  # we are reading the right place
+    assert secret.encode() not in data and secret.lower().encode() not in data
 
 
 def test_production_requires_encryption_keys(tmp_path):
