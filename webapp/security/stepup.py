@@ -266,6 +266,12 @@ def method_locked_until(user: User, method: str, now):
 
 def record_failure(user: User, method: str, *, now, policy: Policy) -> tuple[int, bool]:
     """Count one wrong code for (user, method) atomically; returns (failures, just_locked)."""
+    row, just_locked = _count_failure(user, method, now=now, policy=policy)
+    return row.failures, just_locked
+
+
+def _count_failure(user: User, method: str, *, now, policy: Policy):
+    """The counting itself; returns the row as read after counting, and whether it just locked."""
     window_start = now - dt.timedelta(seconds=policy.user_failure_window)
     with atomic_write():
         (CodeFailures.insert(user=user, method=method, failures=0, window_start=now)
@@ -288,7 +294,7 @@ def record_failure(user: User, method: str, *, now, policy: Policy) -> tuple[int
                        & (CodeFailures.locked_until.is_null() | (CodeFailures.locked_until <= now)))
                 .execute()
             ) == 1
-        return row.failures, just_locked
+        return row, just_locked
 
 
 def _lock_message(until, now) -> str:
@@ -354,7 +360,7 @@ def verify(c: Challenge, raw_code, *, now, policy: Policy, key: bytes,
 def _fail(c: Challenge, subject: User, method: str, *, now, policy, on_lock) -> None:
     (Challenge.update(attempts=Challenge.attempts + 1).where(Challenge.id == c.id).execute())
     c.attempts = Challenge.select(Challenge.attempts).where(Challenge.id == c.id).scalar()
-    failures, just_locked = record_failure(subject, method, now=now, policy=policy)
+    row, just_locked = _count_failure(subject, method, now=now, policy=policy)
     if just_locked and on_lock:
         on_lock(subject, method)
     if just_locked:
@@ -362,8 +368,8 @@ def _fail(c: Challenge, subject: User, method: str, *, now, policy, on_lock) -> 
         raise Locked(_lock_message(until, now), retry_after=policy.user_lock)
     # Another worker may have locked the method after this request's first check: answer
     # "locked", so parallel guesses get no more "wrong code" answers than sequential ones.
-    until = method_locked_until(subject, method, now)
-    if until:
+    until = row.locked_until
+    if until and until > now:
         raise Locked(_lock_message(until, now), retry_after=int((until - now).total_seconds()))
 
 
