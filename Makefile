@@ -12,7 +12,7 @@ TEST_PG_URL    ?= postgresql://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/13
 SERVICES = TEST_DATABASE_URL=$(TEST_PG_URL) TEST_RATELIMIT_STORAGE_URI=$(TEST_REDIS_URL)
 
-.PHONY: run test test-services serve bench lint install chromium clean
+.PHONY: run test test-services serve bench bench-team lint install chromium clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,10 @@ bench: $(STAMP)
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null) \
 	  || echo "wrk unavailable: bench/run.py falls back to its Python load driver"; }
 	$(PY) bench/run.py
+
+# Team list and activity log growth: time per page as a ratio to the small case (not in CI).
+bench-team: $(STAMP)
+	$(PY) bench/team_activity.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check webapp tests

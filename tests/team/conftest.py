@@ -34,12 +34,12 @@ def other_org(app):
 
 @contextlib.contextmanager
 def count_queries():
-    """Count the SQL statements peewee runs (every query goes through execute_sql)."""
+    """Record the (sql, params) peewee runs: every query goes through execute_sql."""
     real = db.obj.execute_sql
     seen = []
 
     def counting(sql, params=None, *args, **kwargs):
-        seen.append(sql)
+        seen.append((sql, params))
         return real(sql, params, *args, **kwargs)
 
     db.obj.execute_sql = counting

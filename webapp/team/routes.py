@@ -88,21 +88,24 @@ def guard_team():
 # --- the team list ---------------------------------------------------------------------------
 
 
-def team_page(actor, q: str, after: str | None):
-    """One page of members, sorted by email, keyset-paginated: a single query."""
+def team_page(actor, q: str, after: int | None):
+    """One page of members in the order they joined, keyset-paginated: a single query.
+
+    It walks the (organization, id) index of memberships, so no page sorts the whole team.
+    """
     query = (Membership.select(Membership, User)
              .join(User, on=(Membership.user == User.id))
              .where(Membership.organization == actor.organization_id)
-             .order_by(User.email)
+             .order_by(Membership.id)
              .limit(PAGE_SIZE + 1))
     if q:
         query = query.where(User.name.contains(q) | User.email.contains(q))
     if after:
-        query = query.where(User.email > after)
+        query = query.where(Membership.id > after)
     rows = list(query)
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
-    return rows, (rows[-1].user.email if more else None)
+    return rows, (rows[-1].id if more else None)
 
 
 @bp.get("/settings/team")
@@ -113,7 +116,7 @@ def index():
     """
     actor = guard_team()
     q = (request.args.get("q") or "").strip()[:SEARCH_MAX]
-    after = (request.args.get("after") or "")[:254] or None
+    after = request.args.get("after", type=int)
     rows, next_after = team_page(actor, q, after)
     return page_or_fragment("team/index.html", "partials/team/rows.html",
                             rows=rows, q=q, next_after=next_after, mask_phone=ch.mask_phone,
