@@ -1,0 +1,192 @@
+"""WCAG 2.2 AA checks with axe-core on every page and every modal step, light and dark;
+visible focus, 360 px phones and reduced motion."""
+
+import re
+
+import pytest
+from conftest import PASSWORD
+from playwright.sync_api import expect
+
+from browser.a11y import assert_accessible
+from browser.conftest import browser_signin
+from webapp.extensions import db
+from webapp.models import User
+
+pytestmark = pytest.mark.browser
+
+
+def open_phone_modal(page, number="+1 202 555 0199"):
+    page.fill("#phone", number)
+    page.click("[data-action=update-profile]")
+    page.locator("#modal dialog[open]").wait_for()
+
+
+def test_sign_in_pages(page_js):
+    page = page_js
+    page.goto("/login")
+    assert_accessible(page, "sign in")
+    page.fill("#email", "member@example.com")
+    page.fill("#password", "wrong password")
+    page.click("button[type=submit]")
+    page.locator("[aria-invalid=true]").first.wait_for()
+    assert_accessible(page, "sign in, wrong password")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/verify/"))
+    assert page.locator("h1").count() == 1
+    assert_accessible(page, "sign-in verification: choose")
+    page.click("[data-action=continue]")
+    page.locator("#code").wait_for()
+    assert page.locator("h1").count() == 1, "the step lost its page heading after the swap"
+    assert_accessible(page, "sign-in verification: code")
+
+
+def test_profile_activity_and_error_pages(page_js):
+    page = page_js
+    browser_signin(page)
+    assert_accessible(page, "My Profile")
+    page.fill("#phone", "not a number")
+    page.click("[data-action=update-profile]")
+    page.locator("#phone[aria-invalid=true]").wait_for()
+    assert_accessible(page, "My Profile with a field error")
+    page.goto("/settings/activity")
+    assert_accessible(page, "Activity")
+    page.goto("/settings/no-such-page")
+    assert page.locator("[data-status='404']").count() == 1
+    assert_accessible(page, "404 page")
+    page.goto("/verify/not-a-challenge")
+    assert_accessible(page, "unknown verification")
+
+
+def test_every_modal_step(page_js):
+    page = page_js
+    browser_signin(page)
+    open_phone_modal(page)
+    assert_accessible(page, "modal: choose how to verify")
+    page.click("[data-action=continue]")
+    page.locator("#modal #code").wait_for()
+    assert_accessible(page, "modal: enter the code")
+    page.fill("#code", "000000")
+    page.click("[data-action=verify]")
+    page.locator("#code[aria-invalid=true]").wait_for()
+    assert_accessible(page, "modal: wrong code")
+    for _ in range(10):
+        if page.locator("[data-step=closed]").count():
+            break
+        page.fill("#code", "000000")
+        page.click("[data-action=verify]")
+        page.wait_for_function("() => !document.querySelector('#code[disabled], button[disabled]')")
+    expect(page.locator("[data-step=closed]")).to_be_visible()
+    assert_accessible(page, "modal: too many wrong codes")
+    page.keyboard.press("Escape")
+    page.locator("#modal dialog").wait_for(state="detached")
+    # Attempts so far: 1 of 5 a day. Use up the rest, then the limit message.
+    for _ in range(4):
+        open_phone_modal(page)
+        page.keyboard.press("Escape")
+        page.locator("#modal dialog").wait_for(state="detached")
+    open_phone_modal(page)
+    expect(page.locator("#message-title")).to_have_text("Daily limit reached")
+    assert_accessible(page, "modal: daily limit reached")
+
+
+def test_success_and_no_channel(page_js):
+    from conftest import last_code
+
+    page = page_js
+    browser_signin(page)
+    open_phone_modal(page)
+    page.click("[data-action=continue]")
+    page.locator("#modal #code").wait_for()
+    page.fill("#code", last_code("member@example.com"))
+    page.click("[data-action=verify]")
+    expect(page.locator("#toasts")).to_contain_text("Phone number updated")
+    assert_accessible(page, "after a verified change (toast, refreshed section)")
+    page.context.clear_cookies()
+    browser_signin(page, "newbie@example.com")
+    with db.connection_context():
+        User.update(email_verified_at=None).where(User.email == "newbie@example.com").execute()
+    page.goto("/settings/profile")
+    open_phone_modal(page)
+    assert_accessible(page, "modal: no way to verify")
+
+
+def test_full_page_steps_without_javascript(page_nojs):
+    page = page_nojs
+    browser_signin(page)
+    page.fill("#phone", "+1 202 555 0199")
+    page.click("[data-action=update-profile]")
+    page.wait_for_url(re.compile(r"/verify/"))
+    page.click("[data-action=continue]")
+    page.locator("#code").wait_for()
+    page.fill("#code", "12")
+    page.click("[data-action=verify]")
+    page.locator("#code[aria-invalid=true]").wait_for()
+    url = page.url
+    # axe needs scripts: look at the same pages in a scripted tab of this signed-in context.
+    scripted = page.context.browser.new_context(
+        base_url=url.split("/verify/")[0], storage_state=page.context.storage_state())
+    try:
+        other = scripted.new_page()
+        other.goto(url)
+        assert_accessible(other, "verify page without the modal")
+    finally:
+        scripted.close()
+
+
+def test_phone_width(browser, live_server):
+    """360 px wide: nothing scrolls sideways and the checks still pass."""
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 360, "height": 740},
+                                  is_mobile=True, has_touch=True)
+    try:
+        page = context.new_page()
+        page.errors = []
+        page.goto("/login")
+        browser_signin(page)
+        for path in ("/settings/profile", "/settings/activity", "/login"):
+            page.goto(path)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 360, f"{path} is {width} px wide at 360 px"
+            assert_accessible(page, f"{path} at 360 px")
+        page.goto("/settings/profile")
+        open_phone_modal(page)
+        box = page.locator("#modal dialog").bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 360
+        assert_accessible(page, "modal at 360 px")
+    finally:
+        context.close()
+
+
+def test_visible_focus_everywhere(page_js):
+    """Every Tab stop on My Profile draws a focus outline, in light and in dark."""
+    page = page_js
+    browser_signin(page)
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        page.goto("/settings/profile")
+        seen = set()
+        for _ in range(30):
+            page.keyboard.press("Tab")
+            info = page.evaluate("""() => {
+                const el = document.activeElement, s = getComputedStyle(el);
+                return {name: el.tagName + '#' + el.id + (el.dataset.action || '') + el.textContent.trim().slice(0, 20),
+                        style: s.outlineStyle, width: parseFloat(s.outlineWidth)};
+            }""")
+            if info["name"].startswith("BODY") or info["name"] in seen:
+                break
+            seen.add(info["name"])
+            assert info["style"] != "none" and info["width"] >= 2, info
+        assert len(seen) >= 8
+
+
+def test_reduced_motion(page_js):
+    page = page_js
+    browser_signin(page)
+    page.emulate_media(reduced_motion="reduce")
+    page.evaluate("document.dispatchEvent(new CustomEvent('toast', {detail: {message: 'Hi'}}))")
+    toast = page.locator("#toasts .toast").last
+    assert toast.evaluate("t => getComputedStyle(t).animationName") == "none"
+    page.emulate_media(reduced_motion="no-preference")
+    page.evaluate("document.dispatchEvent(new CustomEvent('toast', {detail: {message: 'Hi'}}))")
+    assert page.locator("#toasts .toast").last.evaluate(
+        "t => getComputedStyle(t).animationName") != "none"
