@@ -169,7 +169,8 @@ def test_visible_focus_everywhere(page_js):
             page.keyboard.press("Tab")
             info = page.evaluate("""() => {
                 const el = document.activeElement, s = getComputedStyle(el);
-                return {name: el.tagName + '#' + el.id + (el.dataset.action || '') + el.textContent.trim().slice(0, 20),
+                const text = el.textContent.trim().slice(0, 20);
+                return {name: el.tagName + '#' + el.id + (el.dataset.action || '') + text,
                         style: s.outlineStyle, width: parseFloat(s.outlineWidth)};
             }""")
             if info["name"].startswith("BODY") or info["name"] in seen:
