@@ -1,0 +1,75 @@
+"""Team admin in a real browser, JavaScript on and off: a member's phone change, "Login as"."""
+
+import re
+
+from conftest import last_code, outbox, user
+from playwright.sync_api import expect
+
+from browser.conftest import browser_signin
+
+NEW_E164 = "+12025550177"
+
+
+def open_member(page, name="Mia Member"):
+    page.click("nav >> text=Team")
+    page.wait_for_url(re.compile(r"/settings/team$"))
+    page.click(f"#team-rows >> text={name}")
+    page.wait_for_url(re.compile(r"/settings/team/\d+$"))
+
+
+def test_admin_changes_a_members_phone(any_page):
+    page = any_page
+    browser_signin(page, "admin@example.com")
+    open_member(page)
+    page.fill("#phone", "+1 202 555 0177")
+    page.click("[data-action=update-profile]")
+    if page.js:
+        page.locator("#modal dialog[open]").wait_for()
+    else:
+        page.wait_for_url(re.compile(r"/verify/"))
+    step = page.locator("#verify-step")
+    expect(step.locator("[data-for-member]")).to_contain_text("Mia Member")
+    offered = page.locator("input[name=channel]").evaluate_all("els => els.map(e => e.value)")
+    assert offered == ["email", "sms"]
+    expect(step).to_contain_text("m***@example.com")
+    expect(step).not_to_contain_text("a***@example.com")
+    page.check("input[name=channel][value=email]")
+    page.click("[data-action=continue]")
+    page.wait_for_selector("#code")
+    expect(page.locator("label[for=code]")).to_have_text(
+        "Enter the 6-digit code we sent to the member's email m***@example.com")
+    # The member reads the code out; it never went to the admin or the new number.
+    assert [m.to for m in outbox("email")][-1] == "member@example.com"
+    assert outbox("sms", to=NEW_E164) == []
+    page.fill("#code", last_code("member@example.com"))
+    page.click("[data-action=verify]")
+    if page.js:
+        page.locator("#modal dialog[open]").wait_for(state="detached")
+    else:
+        page.wait_for_url(re.compile(r"/settings/team/\d+$"))
+    expect(page.locator("#member-personal [data-field=phone]")).to_have_text(NEW_E164)
+    expect(page.locator("#toasts")).to_contain_text("Phone number updated")
+    assert user("member@example.com").phone == NEW_E164
+    assert not page.errors
+
+
+def test_login_as_and_return(any_page):
+    page = any_page
+    browser_signin(page, "admin@example.com")
+    open_member(page)
+    page.click("[data-action=login-as]")
+    page.wait_for_url(re.compile(r"/settings/profile$"))
+    banner = page.locator("[data-impersonation]")
+    expect(banner).to_contain_text("You are signed in as Mia Member")
+    expect(page.locator("#personal-data [data-field=email]")).to_have_text("member@example.com")
+    # The admin's team pages are closed while acting as the member.
+    assert page.locator("nav >> text=Team").count() == 1
+    response = page.goto("/settings/team")
+    assert response.status == 403
+    expect(page.locator("body")).to_contain_text("Return to your account first")
+    page.goto("/settings/profile")
+    page.click("[data-impersonation] >> text=Return to your account")
+    page.wait_for_url(re.compile(r"/settings/team/\d+$"))
+    expect(page.locator("[data-impersonation]")).to_have_count(0)
+    expect(page.locator("[data-action=login-as]")).to_be_visible()
+    assert not page.errors
