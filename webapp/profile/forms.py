@@ -1,3 +1,5 @@
+import re
+
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from flask_wtf import FlaskForm
@@ -21,6 +23,17 @@ def normalise_phone(raw: str, region: str = "US") -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+# Control characters and bidirectional overrides/isolates reorder or hide text on screen,
+# so a name could pass itself off as another one ("Trojan Source" style spoofing).
+_HIDDEN_CHARS = re.compile("[\x00-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def check_name(raw: str | None) -> None:
+    """ValueError for a name with control or text-direction characters."""
+    if raw and _HIDDEN_CHARS.search(raw):
+        raise ValueError("Use letters, spaces and punctuation only.")
+
+
 def normalise_email(raw: str) -> str:
     try:
         info = validate_email((raw or "").strip(), check_deliverability=False)
@@ -33,6 +46,12 @@ class ProfileForm(FlaskForm):
     name = StringField("Name", validators=[Length(max=120, message="Use at most 120 characters.")])
     email = StringField("Email", validators=[InputRequired("Enter your email."), Length(max=254)])
     phone = StringField("Phone", validators=[Length(max=32, message="That's too long.")])
+
+    def validate_name(self, field):
+        try:
+            check_name(field.data)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
 
     def validate_email(self, field):
         try:

@@ -3,7 +3,7 @@ from wtforms import BooleanField, SelectField, StringField
 from wtforms.validators import Length, ValidationError
 
 from ..models import Membership
-from ..profile.forms import normalise_phone
+from ..profile.forms import check_name, normalise_phone
 
 
 class MemberForm(FlaskForm):
@@ -11,6 +11,12 @@ class MemberForm(FlaskForm):
 
     name = StringField("Name", validators=[Length(max=120, message="Use at most 120 characters.")])
     phone = StringField("Phone", validators=[Length(max=32, message="That's too long.")])
+
+    def validate_name(self, field):
+        try:
+            check_name(field.data)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
 
     def validate_phone(self, field):
         try:
