@@ -12,7 +12,7 @@ TEST_PG_URL    ?= postgresql://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/13
 SERVICES = TEST_DATABASE_URL=$(TEST_PG_URL) TEST_RATELIMIT_STORAGE_URI=$(TEST_REDIS_URL)
 
-.PHONY: run test test-services serve bench bench-team lint install chromium clean
+.PHONY: run test test-services serve bench bench-team lint install chromium clean screenshots
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,10 @@ bench: $(STAMP)
 # Team list and activity log growth: time per page as a ratio to the small case (not in CI).
 bench-team: $(STAMP)
 	$(PY) bench/team_activity.py
+
+# README screenshots (desktop and 360 px phone) from the running app: docs/screenshots/*.png.
+screenshots: $(STAMP) chromium
+	$(PY) scripts/screenshots.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check webapp tests

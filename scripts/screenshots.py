@@ -1,0 +1,128 @@
+"""Screenshots for the README: My Profile, the verify modal, the authenticator setup and the
+backup codes, on a desktop and at 360 px phone width.
+
+Runs the app on a throwaway SQLite database with the demo team, drives Debian's chromium
+through Playwright and writes docs/screenshots/*.png.  Usage: `make screenshots`.
+"""
+
+import logging
+import re
+import shutil
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import pyotp
+from playwright.sync_api import sync_playwright
+from werkzeug.serving import make_server
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from webapp import create_app  # noqa: E402
+from webapp.cli import DEMO_PASSWORD, seed_demo  # noqa: E402
+from webapp.extensions import db  # noqa: E402
+from webapp.models import OutboxMessage  # noqa: E402
+
+OUT = ROOT / "docs" / "screenshots"
+SIZES = {"desktop": {"width": 1280, "height": 860}, "phone": {"width": 360, "height": 760}}
+
+
+def serve(tmp: Path):
+    app = create_app({
+        "DATABASE_URL": f"sqlite:///{tmp / 'screens.db'}",
+        "SECRET_KEY": "screenshots-only-" + "x" * 32,
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "MAIL_BACKEND": "outbox",
+        "SMS_BACKEND": "outbox",
+    })
+    from webapp.db import migrate
+
+    with app.app_context():
+        migrate()
+        with db.connection_context():
+            seed_demo(DEMO_PASSWORD)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return app, server
+
+
+def last_email_code(app, to: str) -> str:
+    with app.app_context(), db.connection_context():
+        msg = (OutboxMessage.select()
+               .where((OutboxMessage.to == to) & (OutboxMessage.kind == "email"))
+               .order_by(OutboxMessage.id.desc()).first())
+    return re.search(r"\b(\d{6})\b", msg.body).group(1)
+
+
+def sign_in(page, app, email: str):
+    page.goto("/login")
+    page.fill("#email", email)
+    page.fill("#password", DEMO_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/verify/"))
+    page.click("[data-action=continue]")
+    page.wait_for_selector("#code")
+    page.fill("#code", last_email_code(app, email))
+    page.click("[data-action=verify]")
+    page.wait_for_url(re.compile(r"/settings/profile"))
+
+
+def shoot(page, name: str, size: str, *, full=False):
+    page.evaluate("document.activeElement?.blur()")
+    page.wait_for_timeout(150)
+    path = OUT / f"{name}-{size}.png"
+    page.screenshot(path=str(path), full_page=full)
+    print(f"wrote {path.relative_to(ROOT)}")
+
+
+def run(browser, app, server, size: str, email: str):
+    context = browser.new_context(base_url=f"http://127.0.0.1:{server.server_port}",
+                                  viewport=SIZES[size], reduced_motion="reduce",
+                                  color_scheme="light", is_mobile=size == "phone")
+    page = context.new_page()
+    sign_in(page, app, email)
+    shoot(page, "profile", size, full=True)
+
+    page.fill("#phone", "+1 202 555 0199")
+    page.click("[data-action=update-profile]")
+    page.wait_for_selector("#modal dialog[open]")
+    shoot(page, "verify-choose", size)
+    page.click("[data-action=continue]")
+    page.wait_for_selector("#modal #code")
+    shoot(page, "verify-code", size)
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#modal dialog", state="detached")
+
+    page.goto("/settings/profile/2fa/setup")
+    page.wait_for_selector("#totp-secret")
+    shoot(page, "totp-setup", size, full=True)
+    secret = page.locator("#totp-secret").inner_text().replace(" ", "")
+    page.fill("#totp-code", pyotp.TOTP(secret).now())
+    page.click("[data-action=totp-next]")
+    page.wait_for_selector("#backup-codes li")
+    shoot(page, "backup-codes", size, full=True)
+    context.close()
+
+
+def main() -> int:
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        app, server = serve(Path(tmp))
+        browser = p.chromium.launch(executable_path=chromium, headless=True,
+                                    args=["--no-sandbox", "--disable-gpu"])
+        try:
+            # A different account per size: each sets up its own authenticator app.
+            run(browser, app, server, "desktop", "member@example.com")
+            run(browser, app, server, "phone", "owner@example.com")
+        finally:
+            browser.close()
+            server.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
