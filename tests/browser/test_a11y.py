@@ -191,3 +191,22 @@ def test_reduced_motion(page_js):
     page.evaluate("document.dispatchEvent(new CustomEvent('toast', {detail: {message: 'Hi'}}))")
     assert page.locator("#toasts .toast").last.evaluate(
         "t => getComputedStyle(t).animationName") != "none"
+
+
+def test_team_and_two_factor_pages(page_js):
+    import pyotp
+
+    page = page_js
+    browser_signin(page, "owner@example.com")
+    page.goto("/settings/team")
+    assert_accessible(page, "Team")
+    page.locator("#team-rows a").first.click()
+    page.wait_for_url(re.compile(r"/settings/team/\d+"))
+    assert_accessible(page, "Team member")
+    page.goto("/settings/profile/2fa/setup")
+    assert_accessible(page, "authenticator setup")
+    secret = page.locator("#totp-secret").inner_text().replace(" ", "")
+    page.fill("#totp-code", pyotp.TOTP(secret).now())
+    page.click("[data-action=totp-next]")
+    page.locator("#backup-codes li").first.wait_for()
+    assert_accessible(page, "backup codes")
