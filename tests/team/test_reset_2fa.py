@@ -93,3 +93,13 @@ def test_a_reset_challenge_cannot_be_used_by_another_admin(app, admin_client, ow
     r = post(owner_client, url + "/channel", {"channel": "email"}, token_from="/settings/team")
     assert r.status_code == 404
     assert totp_state()[2] == 10
+
+
+def test_cancelling_a_reset_returns_to_the_member_page(app, admin_client, dbconn):
+    enable_totp(app, "member@example.com")
+    mia = user("member@example.com")
+    url = start_reset(admin_client).headers["Location"]
+    r = post(admin_client, url + "/cancel", {}, token_from=url)
+    assert r.status_code == 303 and r.headers["Location"] == f"/settings/team/{mia.id}"
+    assert f'href="/settings/team/{mia.id}"' in admin_client.get(url).get_data(as_text=True)
+    assert totp_state()[2] == 10

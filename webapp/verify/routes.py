@@ -32,6 +32,8 @@ def return_url(c: Challenge) -> str:
         return url_for("auth.cancel_login")
     if c.actor_id != c.subject_id:
         return url_for("team.member", user_id=c.subject_id)
+    if c.purpose == "reset_member_2fa":  # the admin verifies themself for a member
+        return url_for("team.member", user_id=c.data["member_id"])
     return url_for("profile.show")
 
 
