@@ -26,33 +26,91 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _database_url(tmp_path, request) -> tuple[str, callable]:
-    """SQLite in a temp file; or, for the services leg, a throwaway PostgreSQL database."""
-    base = os.environ.get("TEST_DATABASE_URL")
-    if not base:
-        return f"sqlite:///{tmp_path / 'test.db'}", lambda: None
+_SHARED_PG = {}  # this test process's PostgreSQL database: {"url": ..., "name": ...}
+
+
+def _pg_admin(base):
     import psycopg2
 
-    name = f"t_{uuid.uuid4().hex[:16]}"
     admin = psycopg2.connect(base)
     admin.autocommit = True
+    return admin
+
+
+def _new_pg_database(base, prefix="t") -> tuple[str, str]:
+    name = f"{prefix}_{uuid.uuid4().hex[:16]}"
+    admin = _pg_admin(base)
     admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+    return name, base.rsplit("/", 1)[0] + "/" + name
 
-    def drop():
-        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
-    return base.rsplit("/", 1)[0] + "/" + name, drop
+def _drop_pg_database(base, name):
+    admin = _pg_admin(base)
+    admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+def _database_url(tmp_path, request) -> tuple[str, callable, bool]:
+    """SQLite in a temp file; or, for the services leg, a throwaway PostgreSQL database.
+
+    CREATE DATABASE costs about a second, so each test process makes one, migrates it once
+    and empties it for every test (`empty` is True); a second app within one test gets a
+    database of its own, as on SQLite. Every database made here is dropped afterwards.
+    """
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        return f"sqlite:///{tmp_path / 'test.db'}", lambda: None, False
+    if not getattr(request.node, "_shared_pg_taken", False):
+        request.node._shared_pg_taken = True
+        if not _SHARED_PG:
+            _SHARED_PG["name"], _SHARED_PG["url"] = _new_pg_database(base, "tw")
+            _SHARED_PG["base"] = base
+        return _SHARED_PG["url"], lambda: None, True
+    name, url = _new_pg_database(base)
+    return url, lambda: _drop_pg_database(base, name), False
+
+
+def pytest_sessionfinish(session):
+    if _SHARED_PG:
+        _drop_pg_database(_SHARED_PG["base"], _SHARED_PG["name"])
+        _SHARED_PG.clear()
+
+
+# One round trip: every table emptied (foreign-key triggers off for the statement's
+# transaction, so the order doesn't matter) and ids from 1 again; the record of applied
+# migrations stays. (%% because the driver formats parameters.)
+_EMPTY_TABLES = """
+DO $$
+DECLARE r record;
+BEGIN
+  SET LOCAL session_replication_role = replica;
+  FOR r IN SELECT tablename FROM pg_tables
+           WHERE schemaname = 'public' AND tablename <> 'schema_migration' LOOP
+    EXECUTE format('DELETE FROM %%I', r.tablename);
+  END LOOP;
+  FOR r IN SELECT sequencename FROM pg_sequences
+           WHERE schemaname = 'public' AND sequencename NOT LIKE 'schema_migration%%' LOOP
+    EXECUTE format('ALTER SEQUENCE %%I RESTART', r.sequencename);
+  END LOOP;
+END $$;
+"""
+
+
+def _empty_tables():
+    db.execute_sql(_EMPTY_TABLES)
 
 
 def make_app(tmp_path, request, **overrides):
-    url, cleanup = _database_url(tmp_path, request)
+    url, cleanup, empty = _database_url(tmp_path, request)
     config = {
         "TESTING": True,
         "DATABASE_URL": url,
         "SECRET_KEY": "test-secret-key-" + "x" * 32,
         "RATELIMIT_STORAGE_URI": os.environ.get("TEST_RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_KEY_PREFIX": f"t{uuid.uuid4().hex[:12]}",
+        # PostgreSQL: room for the tests that race ten threads, each holding a connection.
+        "DATABASE_POOL_SIZE": 32,
         # Cheaper hashing in tests; the production profile is asserted on its own.
         "ARGON2_TIME_COST": 1,
         "ARGON2_MEMORY_COST": 8192,
@@ -69,6 +127,8 @@ def make_app(tmp_path, request, **overrides):
 
     migrate()
     with app.app_context(), db.connection_context():
+        if empty:
+            _empty_tables()
         seed_demo(PASSWORD)
     return app
 
