@@ -1,5 +1,7 @@
 """Cross-cutting request hooks: security headers, error pages and fragments, template globals."""
 
+import time
+
 from flask import render_template, request
 from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user
@@ -8,7 +10,6 @@ from limits.errors import StorageError
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
-from .models import utcnow
 from .web import is_htmx, is_impersonating, real_user
 
 CSP = (
@@ -67,8 +68,9 @@ def register(app):
         wait = None
         current = limiter.current_limit
         if current is not None:
-            wait = max(1, current.reset_at - int(utcnow().timestamp()))
-        minutes = max(1, ((wait or 60) + 59) // 60)
+            wait = max(1, current.reset_at - int(time.time()))
+        # reset_at is rounded up a second; do not let that turn 15 minutes into 16.
+        minutes = max(1, ((wait or 60) - 1 + 59) // 60)
         return error_response(429, "Too many attempts",
                               f"Too many attempts. Try again in {minutes} minute(s).",
                               retry_after=wait)
