@@ -12,7 +12,7 @@ import pytest
 
 from webapp import create_app
 from webapp.cli import DEMO_PASSWORD, seed_demo
-from webapp.extensions import db
+from webapp.extensions import db, limiter
 from webapp.models import OutboxMessage, User
 
 PASSWORD = DEMO_PASSWORD
@@ -51,24 +51,22 @@ def _drop_pg_database(base, name):
     admin.close()
 
 
-def _database_url(tmp_path, request) -> tuple[str, callable, bool]:
+def _database_url(tmp_path, request) -> tuple[str, bool]:
     """SQLite in a temp file; or, for the services leg, a throwaway PostgreSQL database.
 
-    CREATE DATABASE costs about a second, so each test process makes one, migrates it once
-    and empties it for every test (`empty` is True); a second app within one test gets a
-    database of its own, as on SQLite. Every database made here is dropped afterwards.
+    Returns (url, empty_it). CREATE DATABASE costs about a second, so each test process
+    makes one PostgreSQL database, migrates it once and empties it at a test's first app.
+    As with the SQLite file, a second app in the same test ("a restart") sees the same rows.
     """
     base = os.environ.get("TEST_DATABASE_URL")
     if not base:
-        return f"sqlite:///{tmp_path / 'test.db'}", lambda: None, False
-    if not getattr(request.node, "_shared_pg_taken", False):
-        request.node._shared_pg_taken = True
-        if not _SHARED_PG:
-            _SHARED_PG["name"], _SHARED_PG["url"] = _new_pg_database(base, "tw")
-            _SHARED_PG["base"] = base
-        return _SHARED_PG["url"], lambda: None, True
-    name, url = _new_pg_database(base)
-    return url, lambda: _drop_pg_database(base, name), False
+        return f"sqlite:///{tmp_path / 'test.db'}", False
+    if not _SHARED_PG:
+        _SHARED_PG["name"], _SHARED_PG["url"] = _new_pg_database(base, "tw")
+        _SHARED_PG["base"] = base
+    first = not getattr(request.node, "_pg_emptied", False)
+    request.node._pg_emptied = True
+    return _SHARED_PG["url"], first
 
 
 def pytest_sessionfinish(session):
@@ -102,7 +100,7 @@ def _empty_tables():
 
 
 def make_app(tmp_path, request, **overrides):
-    url, cleanup, empty = _database_url(tmp_path, request)
+    url, empty = _database_url(tmp_path, request)
     config = {
         "TESTING": True,
         "DATABASE_URL": url,
@@ -118,10 +116,12 @@ def make_app(tmp_path, request, **overrides):
         "SMS_BACKEND": "outbox",
     }
     config.update(overrides)
-    request.addfinalizer(cleanup)
+    # Flask-Limiter keeps the first app's key prefix; each test's app gets its own, so
+    # counts kept in Redis never leak from one test into the next.
+    limiter._key_prefix = None
     app = create_app(config)
     database = db.obj
-    # Runs before cleanup (finalizers are LIFO): give back every pooled connection first.
+    # Give back every pooled connection (the database is emptied or dropped later).
     request.addfinalizer(lambda: _close_database(database))
     from webapp.db import migrate
 

@@ -57,7 +57,9 @@ def assert_inert(body: str, where: str):
 
 def set_hostile(payload: str):
     with db.connection_context():
-        User.update(name=payload).where(User.email.in_([EMAIL, ADMIN])).execute()
+        # The column holds 120 characters (PostgreSQL enforces it); the attack is at the start.
+        name = payload[:User.name.max_length]
+        User.update(name=name).where(User.email.in_([EMAIL, ADMIN])).execute()
 
 
 def member_pages(member_id):

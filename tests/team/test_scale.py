@@ -33,6 +33,21 @@ def queries_for(client, url):
     return len(seen), r.get_data(as_text=True)
 
 
+
+def query_plan(sql, params) -> str:
+    """The plan as text; PostgreSQL's Sort node is named as SQLite's temp b-tree.
+
+    PostgreSQL plans from statistics that autovacuum keeps in any real database; a table
+    filled a moment ago has none yet, so they are taken first.
+    """
+    from webapp.db import is_sqlite
+
+    if is_sqlite():
+        return " ".join(str(r) for r in db.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
+    db.execute_sql("ANALYZE")
+    plan = " ".join(r[0] for r in db.execute_sql("EXPLAIN " + sql, params))
+    return re.sub(r"\bSort\b", "TEMP B-TREE", plan)
+
 def test_team_pages_use_a_bounded_number_of_queries(admin_client, dbconn):
     small, _ = queries_for(admin_client, "/settings/team")
     grow_team(5000)
@@ -54,5 +69,5 @@ def test_team_page_query_walks_an_index(admin_client, dbconn):
     with count_queries() as seen:
         team_page(actor, "", None)
     ((sql, params),) = seen
-    plan = " ".join(str(r) for r in db.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
+    plan = query_plan(sql, params)
     assert "TEMP B-TREE" not in plan.upper() and "INDEX" in plan.upper(), plan
