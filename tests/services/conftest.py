@@ -155,6 +155,16 @@ def _wait_ready(url, proc, log_path, timeout=30.0):
     pytest.fail(f"gunicorn did not become healthy:\n{log_path.read_text()}")
 
 
+def _wait_workers(log_path, count, timeout=30.0):
+    """Healthy means one worker is up; the races need all of them."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log_path.read_text().count("Booting worker") >= count:
+            return
+        time.sleep(0.2)
+    pytest.fail(f"fewer than {count} gunicorn workers:\n{log_path.read_text()}")
+
+
 @pytest.fixture(scope="module")
 def gunicorn_server(tmp_path_factory):
     """`gunicorn -w 4` on a free loopback port, a fresh PostgreSQL database seeded by the CLI."""
@@ -199,6 +209,7 @@ def gunicorn_server(tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(url, proc, log_path)
+        _wait_workers(log_path, WORKERS)
         server = Server(url, database_url, env)
         server.log_path = log_path
         yield server
