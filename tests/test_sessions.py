@@ -40,3 +40,58 @@ def test_revoke_all_keeps_only_the_named_session(dbconn):
     assert UserSession.load(admin_token, NOW) is not None  # other users untouched
     UserSession.revoke_all(member, NOW)
     assert UserSession.load(keep_token, NOW) is None
+
+
+# --- through the app ---------------------------------------------------------------------------
+
+from conftest import post, signin  # noqa: E402
+from twofactor.helpers import next_code, secret_in, token_in  # noqa: E402
+
+
+def _age_sessions(minutes):
+    for row in UserSession.select():
+        (UserSession.update(last_seen_at=row.last_seen_at - dt.timedelta(minutes=minutes))
+         .where(UserSession.id == row.id).execute())
+
+
+def test_idle_session_signs_out_after_thirty_minutes(client, dbconn):
+    signin(client)
+    assert client.get("/settings/profile").status_code == 200
+    _age_sessions(minutes=31)
+    assert client.get("/settings/profile").status_code == 303
+    assert UserSession.select().where(UserSession.revoked_at.is_null()).count() == 0
+
+
+def test_activity_keeps_the_session_alive(client, dbconn):
+    signin(client)
+    _age_sessions(minutes=29)
+    assert client.get("/settings/profile").status_code == 200
+    row = UserSession.get(UserSession.revoked_at.is_null())
+    assert row.last_seen_at >= row.created_at  # refreshed (it was aged to 29 minutes before)
+
+
+def test_devices_list_and_sign_out_others(app, dbconn):
+    mine, other = app.test_client(), app.test_client()
+    signin(mine)
+    signin(other)
+    page = mine.get("/settings/profile").get_data(as_text=True)
+    assert page.count("<li data-session") == 2 and "This device" in page
+    r = post(mine, "/settings/profile/sessions/sign-out-others", {}, htmx=True)
+    assert r.status_code == 200 and "Signed out 1 other device" in r.headers["HX-Trigger"]
+    assert "<html" not in r.get_data(as_text=True)
+    assert other.get("/settings/profile").status_code == 303
+    assert mine.get("/settings/profile").status_code == 200
+    r = post(mine, "/settings/profile/sessions/sign-out-others", {})
+    assert r.status_code == 303
+
+
+def test_turning_on_the_authenticator_signs_out_other_devices(app, dbconn):
+    mine, other = app.test_client(), app.test_client()
+    signin(mine)
+    signin(other)
+    html = mine.get("/settings/profile/2fa/setup").get_data(as_text=True)
+    code, _ = next_code(secret_in(html))
+    r = mine.post("/settings/profile/2fa/setup", data={"code": code, "csrf_token": token_in(html)})
+    assert r.status_code == 200
+    assert other.get("/settings/profile").status_code == 303
+    assert mine.get("/settings/profile").status_code == 200

@@ -48,7 +48,9 @@ DEFAULTS = {
     "DAILY_CHANGE_LIMIT": 5,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
+    # Absolute and idle session limits (ASVS / NIST AAL2: 12 h, 30 min).
     "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+    "SESSION_IDLE_SECONDS": 1800,
     "WTF_CSRF_TIME_LIMIT": None,
     # No default: required in production, generated under instance/ in development.
     "SECRET_KEY": None,  # nosec B105

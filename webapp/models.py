@@ -105,6 +105,7 @@ class UserSession(BaseModel):
     ip = CharField(max_length=64, default="")
     user_agent = CharField(max_length=255, default="")
     created_at = DateTimeField(default=utcnow)
+    last_seen_at = DateTimeField(null=True)
     expires_at = DateTimeField()
     revoked_at = DateTimeField(null=True)
 
@@ -122,6 +123,7 @@ class UserSession(BaseModel):
             ip=(ip or "")[:64],
             user_agent=(user_agent or "")[:255],
             created_at=now,
+            last_seen_at=now,
             expires_at=now + dt.timedelta(seconds=lifetime),
         )
         return row, token

@@ -3,7 +3,7 @@
 import datetime as dt
 
 from flask import current_app, session
-from flask_login import login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 
 from ..audit import record
 from ..extensions import login_manager
@@ -16,9 +16,17 @@ def load_user(token: str):
     """The user for the session cookie's token, if that session is still live (one query)."""
     if not token:
         return None
-    row = UserSession.load(token, utcnow())
+    now = utcnow()
+    row = UserSession.load(token, now)
     if row is None:
         return None
+    last_seen = row.last_seen_at or row.created_at
+    if (now - last_seen).total_seconds() > current_app.config["SESSION_IDLE_SECONDS"]:
+        UserSession.update(revoked_at=now).where(UserSession.id == row.id).execute()
+        return None
+    if (now - last_seen).total_seconds() > 60:  # one write a minute at most, not per request
+        UserSession.update(last_seen_at=now).where(UserSession.id == row.id).execute()
+        row.last_seen_at = now
     user = row.user
     user.session_token, user.session_row = token, row
     user.impersonator = User.get_by_id(row.impersonator_id) if row.impersonator_id else None
@@ -63,6 +71,14 @@ def end_session(user) -> None:
         close_verifications(user, utcnow())
     logout_user()
     session.clear()
+
+
+def sign_out_other_sessions(user: User) -> int:
+    """Revoke every session of the user but this browser's; returns how many."""
+    keep = getattr(user, "session_row", None)
+    if keep is None and current_user.is_authenticated and current_user.id == user.id:
+        keep = current_user.session_row
+    return UserSession.revoke_all(user, utcnow(), keep=keep)
 
 
 def rotate_sessions(user: User) -> None:

@@ -7,7 +7,7 @@ from .. import audit
 from ..db import atomic_write
 from ..extensions import limiter
 from ..forms import EmptyForm
-from ..models import Membership, User, utcnow
+from ..models import Membership, User, UserSession, utcnow
 from ..security import passwords
 from ..security.stepup import unused_backup_codes
 from ..verify.routes import begin_change, open_modal, policy
@@ -45,6 +45,8 @@ def _context(**kw):
         "form": EmptyForm(),
         "can_edit": may_edit_own_profile(user),
         "backup_left": unused_backup_codes(user) if user.totp_enabled else 0,
+        # Called by the page only, so fragments don't pay for the query.
+        "sessions": lambda: active_sessions(user),
     }
     ctx.update(kw)
     return ctx
@@ -130,6 +132,33 @@ def verify_phone():
     if not current_user.phone:
         abort(400, description="Add a phone number first.")
     return _verify_own("verify_phone", {"phone": current_user.phone})
+
+
+def active_sessions(user) -> list:
+    return list(UserSession.select()
+                .where((UserSession.user == user.id)
+                       & UserSession.revoked_at.is_null()
+                       & (UserSession.expires_at > utcnow()))
+                .order_by(UserSession.id.desc())
+                .limit(20))
+
+
+@bp.post("/sessions/sign-out-others")
+def sign_out_others():
+    """Sign out every other browser signed in to this account."""
+    refuse_while_impersonating("sign out this person's devices")
+    from ..auth.session import sign_out_other_sessions
+
+    user = current_user._get_current_object()
+    count = sign_out_other_sessions(user)
+    audit.record("sessions.revoked", subject=user, count=count)
+    message = f"Signed out {count} other device(s)." if count else "No other devices to sign out."
+    if not is_htmx():
+        flash(message, "success")
+        return redirect(url_for("profile.show"), 303)
+    response = page_or_fragment("profile/show.html", "partials/profile/sessions.html",
+                                **_context())
+    return trigger(response, toast={"message": message, "level": "success"})
 
 
 def _user_key() -> str:

@@ -12,6 +12,7 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from .. import audit
+from ..auth.session import sign_out_other_sessions
 from ..db import atomic_write
 from ..extensions import db
 from ..forms import EmptyForm
@@ -97,6 +98,7 @@ def _apply_disable(c, subject: User, now) -> dict:
 
 
 def _after_regenerate(v: stepup.Verified):
+    sign_out_other_sessions(v.subject)
     notify(v.subject, "New backup codes for your Aesthetix CRM account",
            "email/backup_codes_regenerated.txt")
     return show_codes(v.result["codes"], title="Your new backup codes",
@@ -104,6 +106,7 @@ def _after_regenerate(v: stepup.Verified):
 
 
 def _after_disable(v: stepup.Verified):
+    sign_out_other_sessions(v.subject)
     notify(v.subject, "Authenticator app removed from your Aesthetix CRM account",
            "email/totp_disabled.txt")
     return finish_in_page("Authenticator app removed. Your backup codes no longer work.",
@@ -301,6 +304,7 @@ def confirm():
                              "This setup was already finished.", 409,
                              back=url_for("profile.show"))
     user.totp_secret, user.totp_enabled_at, user.totp_last_step = pending.secret, now, step
+    sign_out_other_sessions(user)  # a new factor: other browsers sign in again with it
     notify(user, "Authenticator app added to your Aesthetix CRM account",
            "email/totp_enabled.txt")
     return show_codes(codes, title="Save your backup codes",
