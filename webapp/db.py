@@ -5,6 +5,7 @@ from pathlib import Path
 from flask import g
 from peewee import SqliteDatabase
 from playhouse import db_url
+from playhouse.pool import PooledSqliteDatabase
 from playhouse.migrations import Runner
 
 from .extensions import db
@@ -22,13 +23,15 @@ SQLITE_PRAGMAS = (
 def connect(url: str, pool_size: int = 8):
     """A peewee database for a playhouse.db_url URL, with the pragmas we rely on.
 
-    PostgreSQL gets a bounded per-process pool (playhouse.pool): a request borrows one
-    connection and gives it back at teardown instead of paying a new connection each time.
+    Both get a bounded per-process pool (playhouse.pool): a request borrows one connection
+    and gives it back at teardown instead of paying a new connection (and, on SQLite, its
+    pragmas) each time.
     """
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
-        return SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, timeout=10)
+        return PooledSqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, timeout=10,
+                                    max_connections=pool_size, stale_timeout=300)
     scheme, sep, rest = url.partition("://")
     if sep and scheme in ("postgres", "postgresql"):
         return db_url.connect(f"postgresql+pool://{rest}", max_connections=pool_size,
