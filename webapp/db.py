@@ -5,8 +5,8 @@ from pathlib import Path
 from flask import g
 from peewee import SqliteDatabase
 from playhouse import db_url
-from playhouse.pool import PooledSqliteDatabase
 from playhouse.migrations import Runner
+from playhouse.pool import PooledSqliteDatabase
 
 from .extensions import db
 

@@ -5,9 +5,8 @@ import shutil
 import threading
 
 import pytest
-from werkzeug.serving import make_server
-
 from conftest import PASSWORD, last_code
+from werkzeug.serving import make_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
