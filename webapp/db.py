@@ -30,8 +30,10 @@ def connect(url: str, pool_size: int = 8):
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
+        # A pooled connection may serve another thread later (never two at once).
         return PooledSqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, timeout=10,
-                                    max_connections=pool_size, stale_timeout=300)
+                                    max_connections=pool_size, stale_timeout=300,
+                                    check_same_thread=False)
     scheme, sep, rest = url.partition("://")
     if sep and scheme in ("postgres", "postgresql"):
         return db_url.connect(f"postgresql+pool://{rest}", max_connections=pool_size,
