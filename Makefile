@@ -12,7 +12,7 @@ TEST_PG_URL    ?= postgresql://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/13
 SERVICES = TEST_DATABASE_URL=$(TEST_PG_URL) TEST_RATELIMIT_STORAGE_URI=$(TEST_REDIS_URL)
 
-.PHONY: run test test-services serve bench bench-team lint install chromium clean screenshots
+.PHONY: run test test-services serve bench bench-team lint install chromium clean screenshots messages
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,18 @@ bench-team: $(STAMP)
 # README screenshots (desktop and 360 px phone) from the running app: docs/screenshots/*.png.
 screenshots: $(STAMP) chromium
 	$(PY) scripts/screenshots.py
+
+# Translations (README "Translations"): every marked string into webapp/translations/messages.pot,
+# then the catalogs of the locales already added are updated and compiled.
+PYBABEL = $(VENV)/bin/pybabel
+messages: $(STAMP)
+	$(PYBABEL) extract -F babel.cfg -k _l -k N_ -k _t --sort-by-file --no-wrap \
+	  --project "Aesthetix CRM account security" --copyright-holder "Aesthetix CRM" \
+	  -o webapp/translations/messages.pot .
+	@if ls webapp/translations/*/LC_MESSAGES/messages.po >/dev/null 2>&1; then \
+	  $(PYBABEL) update --no-wrap -i webapp/translations/messages.pot -d webapp/translations && \
+	  $(PYBABEL) compile -d webapp/translations; \
+	fi
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check webapp tests

@@ -8,7 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as settings
 from . import db as database
-from .extensions import csrf, limiter, login_manager
+from .extensions import csrf, init_babel, limiter, login_manager
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     database.init_app(app)
+    init_babel(app)
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)

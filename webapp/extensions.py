@@ -1,10 +1,15 @@
 """Extensions built once, bound to an app in create_app()."""
 
-from flask import request
+from pathlib import Path
+
+from flask import current_app, has_request_context, request
+from flask_babel import Babel, get_locale, gettext
 from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 from peewee import DatabaseProxy
+
+from .security import N_
 
 db = DatabaseProxy()
 csrf = CSRFProtect()
@@ -17,3 +22,37 @@ def client_ip() -> str:
 
 
 limiter = Limiter(key_func=client_ip)
+
+
+def shipped_locales(app) -> list[str]:
+    """English (the source language) and every locale with a compiled catalog."""
+    found = {"en"}
+    for directory in app.config.get("BABEL_TRANSLATION_DIRECTORIES", "translations").split(";"):
+        base = Path(app.root_path, directory)
+        found.update(p.parent.parent.name for p in base.glob("*/LC_MESSAGES/messages.mo"))
+    return sorted(found)
+
+
+def select_locale() -> str:
+    """The best of the shipped locales for the request's Accept-Language, else English."""
+    if not has_request_context():  # the command line, in an app context only
+        return "en"
+    return request.accept_languages.best_match(current_app.config["LANGUAGES"]) or "en"
+
+
+ROLE_NAMES = {"owner": N_("Owner"), "admin": N_("Admin"), "member": N_("Member")}
+
+
+def role_name(role: str) -> str:
+    return gettext(ROLE_NAMES[role]) if role in ROLE_NAMES else role.capitalize()
+
+
+def init_babel(app) -> Babel:
+    """One Babel per app: Flask-Babel caches catalogs per instance, by locale only."""
+    app.config.setdefault("LANGUAGES", shipped_locales(app))
+    babel = Babel(app, locale_selector=select_locale)
+    # Templates: _() for text written in the template (a translation may carry markup), and
+    # _t() for text that takes the place of a value: plain text, escaped like any value.
+    app.jinja_env.globals.update(_t=gettext, role_name=role_name,
+                                 current_locale=lambda: str(get_locale() or "en"))
+    return babel

@@ -1,5 +1,6 @@
 """Forms shared by several blueprints."""
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import InputRequired, Length
@@ -11,5 +12,6 @@ class EmptyForm(FlaskForm):
 
 class CodeForm(FlaskForm):
     code = StringField(
-        "Code", validators=[InputRequired("Enter the code."), Length(max=64, message="Too long.")]
+        _l("Code"),
+        validators=[InputRequired(_l("Enter the code.")), Length(max=64, message=_l("Too long."))],
     )

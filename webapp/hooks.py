@@ -3,6 +3,7 @@
 import time
 
 from flask import render_template, request
+from flask_babel import gettext
 from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -57,9 +58,9 @@ def register(app):
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc):
-        return error_response(400, "Your session expired",
-                              "This form was open too long or came from another site. "
-                              "Reload the page and try again.")
+        return error_response(400, gettext("Your session expired"),
+                              gettext("This form was open too long or came from another site. "
+                                      "Reload the page and try again."))
 
     @app.errorhandler(RateLimitExceeded)
     def rate_limited(exc):
@@ -71,8 +72,9 @@ def register(app):
             wait = max(1, current.reset_at - int(time.time()))
         # reset_at is rounded up a second; do not let that turn 15 minutes into 16.
         minutes = max(1, ((wait or 60) - 1 + 59) // 60)
-        return error_response(429, "Too many attempts",
-                              f"Too many attempts. Try again in {minutes} minute(s).",
+        return error_response(429, gettext("Too many attempts"),
+                              gettext("Too many attempts. Try again in %(minutes)s minute(s).",
+                                      minutes=minutes),
                               retry_after=wait)
 
     @app.errorhandler(StorageError)
@@ -80,27 +82,29 @@ def register(app):
     def limiter_storage_down(exc):
         # Fail closed: a rate-limited action never runs unlimited while the storage is away.
         app.logger.error("rate-limit storage unavailable: %s", exc)
-        return error_response(503, "Temporarily unavailable",
-                              "This action is paused for a few minutes while a security service "
-                              "is unavailable. Nothing was changed. Please try again shortly.",
+        return error_response(503, gettext("Temporarily unavailable"),
+                              gettext("This action is paused for a few minutes while a security "
+                                      "service is unavailable. Nothing was changed. Please try "
+                                      "again shortly."),
                               retry_after=60)
 
     @app.errorhandler(HTTPException)
     def http_error(exc):
-        titles = {400: "Bad request", 403: "Not allowed", 404: "Not found",
-                  405: "Not allowed", 409: "Conflict", 413: "Too large"}
+        titles = {400: gettext("Bad request"), 403: gettext("Not allowed"),
+                  404: gettext("Not found"), 405: gettext("Not allowed"),
+                  409: gettext("Conflict"), 413: gettext("Too large")}
         message = exc.description if exc.code in (400, 403, 409) else {
-            404: "There is nothing here.",
-            405: "That action isn't available here.",
-        }.get(exc.code, "Something went wrong.")
-        return error_response(exc.code or 500, titles.get(exc.code, "Error"), message)
+            404: gettext("There is nothing here."),
+            405: gettext("That action isn't available here."),
+        }.get(exc.code, gettext("Something went wrong."))
+        return error_response(exc.code or 500, titles.get(exc.code, gettext("Error")), message)
 
     @app.errorhandler(Exception)
     def server_error(exc):
         app.logger.exception("unhandled error")
-        return error_response(500, "Something went wrong",
-                              "Something went wrong on our side. Nothing was changed. "
-                              "Please try again.")
+        return error_response(500, gettext("Something went wrong"),
+                              gettext("Something went wrong on our side. Nothing was changed. "
+                                      "Please try again."))
 
     @app.context_processor
     def globals_():

@@ -10,6 +10,7 @@ import io
 import re
 
 from flask import Response, request, stream_with_context
+from flask_babel import gettext
 from flask_login import current_user, login_required
 from peewee import JOIN
 
@@ -41,7 +42,7 @@ class Filters:
         self.end = self._date(args, "to")
         self.person_id = None
         if self.event and not EVENT_RE.match(self.event):
-            self.errors["event"] = "Choose an event from the list."
+            self.errors["event"] = gettext("Choose an event from the list.")
         if self.person and organization_id is not None:
             self.person_id = (User.select(User.id)
                               .join(Membership, on=(Membership.user == User.id))
@@ -49,9 +50,9 @@ class Filters:
                                      & (Membership.organization == organization_id))
                               .scalar())
             if self.person_id is None:
-                self.errors["person"] = "No one in your team has that email address."
+                self.errors["person"] = gettext("No one in your team has that email address.")
         if self.start and self.end and self.end < self.start:
-            self.errors["to"] = "The end date is before the start date."
+            self.errors["to"] = gettext("The end date is before the start date.")
 
     def _date(self, args, name):
         raw = (args.get(name) or "").strip()
@@ -62,7 +63,7 @@ class Filters:
                 raise ValueError(raw)
             return dt.date.fromisoformat(raw)
         except ValueError:
-            self.errors[name] = "Use a date like 2025-01-31."
+            self.errors[name] = gettext("Use a date like 2025-01-31.")
             return None
 
     def as_args(self) -> dict:

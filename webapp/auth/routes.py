@@ -3,12 +3,13 @@
 import datetime as dt
 
 from flask import current_app, redirect, render_template, request, session, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required
 
 from ..audit import record
 from ..extensions import limiter
 from ..models import User, utcnow
-from ..security import passwords
+from ..security import N_, passwords
 from ..security.stepup import NoChannel, start
 from ..verify.engine import has_backup_codes, policy
 from ..web import safe_next
@@ -25,7 +26,7 @@ def _failed(response) -> bool:
     return response.status_code == 422
 
 
-GENERIC_ERROR = "Incorrect email or password."
+GENERIC_ERROR = N_("Incorrect email or password.")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -55,13 +56,13 @@ def login():
             User.update(password_hash=user.password_hash).where(User.id == user.id).execute()
     if not ok:
         record("login.failed", subject=user, actor=user, outcome="failed", step="password")
-        form.password.errors = [GENERIC_ERROR]
+        form.password.errors = [gettext(GENERIC_ERROR)]
         return render_template("auth/login.html", form=form, next=next_url), 422
     try:
         challenge = start(user, user, "login", {}, now=utcnow(), policy=policy(),
                           has_backup_codes=has_backup_codes(user))
     except NoChannel:  # pragma: no cover - login always offers the account's email
-        form.password.errors = [GENERIC_ERROR]
+        form.password.errors = [gettext(GENERIC_ERROR)]
         return render_template("auth/login.html", form=form, next=next_url), 422
     session.clear()
     session["pending_login"] = {

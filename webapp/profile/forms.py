@@ -2,6 +2,8 @@ import re
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import InputRequired, Length, ValidationError
@@ -13,13 +15,14 @@ def normalise_phone(raw: str, region: str = "US") -> str | None:
     if not raw:
         return None
     if len(raw) > 32 or not raw.isascii():
-        raise ValueError("Enter a phone number like +1 202 555 0101.")
+        raise ValueError(gettext("Enter a phone number like +1 202 555 0101."))
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException as exc:
-        raise ValueError("Enter a phone number like +1 202 555 0101.") from exc
+        raise ValueError(gettext("Enter a phone number like +1 202 555 0101.")) from exc
     if not phonenumbers.is_valid_number(number):
-        raise ValueError("That phone number isn't valid. Include the country code, like +1.")
+        raise ValueError(
+            gettext("That phone number isn't valid. Include the country code, like +1."))
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -31,21 +34,24 @@ _HIDDEN_CHARS = re.compile("[\x00-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069
 def check_name(raw: str | None) -> None:
     """ValueError for a name with control or text-direction characters."""
     if raw and _HIDDEN_CHARS.search(raw):
-        raise ValueError("Use letters, spaces and punctuation only.")
+        raise ValueError(gettext("Use letters, spaces and punctuation only."))
 
 
 def normalise_email(raw: str) -> str:
     try:
         info = validate_email((raw or "").strip(), check_deliverability=False)
     except EmailNotValidError as exc:
-        raise ValueError("Enter a valid email address, like name@example.com.") from exc
+        raise ValueError(
+            gettext("Enter a valid email address, like name@example.com.")) from exc
     return info.normalized.lower()
 
 
 class ProfileForm(FlaskForm):
-    name = StringField("Name", validators=[Length(max=120, message="Use at most 120 characters.")])
-    email = StringField("Email", validators=[InputRequired("Enter your email."), Length(max=254)])
-    phone = StringField("Phone", validators=[Length(max=32, message="That's too long.")])
+    name = StringField(_l("Name"),
+                       validators=[Length(max=120, message=_l("Use at most 120 characters."))])
+    email = StringField(_l("Email"),
+                        validators=[InputRequired(_l("Enter your email.")), Length(max=254)])
+    phone = StringField(_l("Phone"), validators=[Length(max=32, message=_l("That's too long."))])
 
     def validate_name(self, field):
         try:
@@ -68,10 +74,10 @@ class ProfileForm(FlaskForm):
 
 class PasswordForm(FlaskForm):
     current_password = PasswordField(
-        "Current password", validators=[InputRequired("Enter your current password."),
-                                        Length(max=1024)])
-    new_password = PasswordField(
-        "New password", validators=[InputRequired("Enter a new password.")])
-    confirm_password = PasswordField(
-        "Confirm new password", validators=[InputRequired("Confirm the new password."),
+        _l("Current password"), validators=[InputRequired(_l("Enter your current password.")),
                                             Length(max=1024)])
+    new_password = PasswordField(
+        _l("New password"), validators=[InputRequired(_l("Enter a new password."))])
+    confirm_password = PasswordField(
+        _l("Confirm new password"), validators=[InputRequired(_l("Confirm the new password.")),
+                                                Length(max=1024)])

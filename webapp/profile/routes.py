@@ -1,6 +1,7 @@
 """Settings > My Profile: personal data, password, two-factor."""
 
 from flask import abort, current_app, flash, redirect, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required
 
 from .. import audit
@@ -8,7 +9,7 @@ from ..db import atomic_write
 from ..extensions import limiter
 from ..forms import EmptyForm
 from ..models import Membership, User, UserSession, utcnow
-from ..security import passwords
+from ..security import N_, passwords
 from ..security.stepup import unused_backup_codes
 from ..verify.routes import begin_change, open_modal, policy
 from ..web import is_htmx, is_impersonating, notify, page_or_fragment, trigger
@@ -22,12 +23,37 @@ def _signed_in():
     """Every profile route needs a signed-in user."""
 
 
+# The refusal for each action `what` names (the audit keeps `what` itself, in English).
+IMPERSONATION_REFUSALS = {
+    "change this profile": N_("While signed in as another person you can't change this "
+                              "profile. Return to your account first."),
+    "verify this email": N_("While signed in as another person you can't verify this email. "
+                            "Return to your account first."),
+    "verify this phone": N_("While signed in as another person you can't verify this phone. "
+                            "Return to your account first."),
+    "sign out this person's devices": N_("While signed in as another person you can't sign "
+                                         "out this person's devices. Return to your account "
+                                         "first."),
+    "change the password": N_("While signed in as another person you can't change the "
+                              "password. Return to your account first."),
+    "use the team pages": N_("While signed in as another person you can't use the team "
+                             "pages. Return to your account first."),
+    "set up an authenticator app": N_("While signed in as another person you can't set up an "
+                                      "authenticator app. Return to your account first."),
+    "create new backup codes": N_("While signed in as another person you can't create new "
+                                  "backup codes. Return to your account first."),
+    "remove the authenticator app": N_("While signed in as another person you can't remove "
+                                       "the authenticator app. Return to your account first."),
+}
+
+
 def refuse_while_impersonating(what: str):
     """:raise 403: the session is an admin's "Login as"."""
     if is_impersonating():
         audit.record("impersonation.denied", subject=current_user, outcome="denied", action=what)
-        abort(403, description=f"While signed in as another person you can't {what}. "
-                               "Return to your account first.")
+        message = IMPERSONATION_REFUSALS.get(what, N_(
+            "While signed in as another person you can't do that. Return to your account first."))
+        abort(403, description=gettext(message))
 
 
 def may_edit_own_profile(user) -> bool:
@@ -75,14 +101,14 @@ def update():
     refuse_while_impersonating("change this profile")
     user = current_user._get_current_object()
     if not may_edit_own_profile(user):
-        abort(403, description="Your profile can only be changed by your account owner.")
+        abort(403, description=gettext("Your profile can only be changed by your account owner."))
     form = ProfileForm()
     if not form.validate_on_submit():
         return _section_errors(form)
     new_email, new_phone = form.email.normalised, form.phone.normalised
     email_changed, phone_changed = new_email != user.email, new_phone != user.phone
     if email_changed and phone_changed:
-        form.phone.errors = ["Change your email and your phone one at a time."]
+        form.phone.errors = [gettext("Change your email and your phone one at a time.")]
         return _section_errors(form)
     name = (form.name.data or "").strip()
     if name != user.name:
@@ -93,15 +119,15 @@ def update():
         return begin_change(user, user, "change_phone", {"phone": new_phone}, back=back)
     if email_changed:
         if User.select().where((User.email == new_email) & (User.id != user.id)).exists():
-            form.email.errors = ["That email address can't be used. Choose another one."]
+            form.email.errors = [gettext("That email address can't be used. Choose another one.")]
             return _section_errors(form)
         return begin_change(user, user, "change_email", {"email": new_email}, back=back)
     if not is_htmx():
-        flash("Profile saved.", "success")
+        flash(gettext("Profile saved."), "success")
         return redirect(back, 303)
     response = page_or_fragment("profile/show.html", "partials/profile/personal.html",
                                 **_context())
-    return trigger(response, toast={"message": "Profile saved.", "level": "success"})
+    return trigger(response, toast={"message": gettext("Profile saved."), "level": "success"})
 
 
 def _verify_own(purpose: str, payload: dict):
@@ -113,7 +139,8 @@ def _verify_own(purpose: str, payload: dict):
     except stepup.NoChannel as exc:
         from ..verify.routes import message_modal
 
-        return message_modal("Nothing to verify", exc.message, 409, back=url_for("profile.show"))
+        return message_modal(N_("Nothing to verify"), exc.text(gettext), 409,
+                             back=url_for("profile.show"))
     audit.record("challenge.started", subject=current_user, purpose=purpose)
     return open_modal(c)
 
@@ -130,7 +157,7 @@ def verify_phone():
     """Send a code to the account's own phone to prove it."""
     refuse_while_impersonating("verify this phone")
     if not current_user.phone:
-        abort(400, description="Add a phone number first.")
+        abort(400, description=gettext("Add a phone number first."))
     return _verify_own("verify_phone", {"phone": current_user.phone})
 
 
@@ -152,7 +179,8 @@ def sign_out_others():
     user = current_user._get_current_object()
     count = sign_out_other_sessions(user)
     audit.record("sessions.revoked", subject=user, count=count)
-    message = f"Signed out {count} other device(s)." if count else "No other devices to sign out."
+    message = (gettext("Signed out %(count)s other device(s).", count=count) if count
+               else gettext("No other devices to sign out."))
     if not is_htmx():
         flash(message, "success")
         return redirect(url_for("profile.show"), 303)
@@ -186,15 +214,16 @@ def change_password():
     ok, _ = passwords.verify_password(user.password_hash, current, params)
     if not ok:
         audit.record("password.change_failed", subject=user, outcome="failed")
-        return errors("current_password", "That isn't your current password.")
+        return errors("current_password", gettext("That isn't your current password."))
     if new != form.confirm_password.data:
-        return errors("confirm_password", "The new passwords don't match.")
+        return errors("confirm_password", gettext("The new passwords don't match."))
     problems = passwords.new_password_errors(
-        new, user_inputs=(user.email, user.email.split("@")[0], user.name))
+        new, user_inputs=(user.email, user.email.split("@")[0], user.name), translate=gettext)
     if problems:
         return errors("new_password", problems[0])
     if passwords.normalise(new) == passwords.normalise(current):
-        return errors("new_password", "Choose a password different from your current one.")
+        return errors("new_password",
+                      gettext("Choose a password different from your current one."))
     from ..auth.session import rotate_sessions
 
     with atomic_write():
@@ -202,8 +231,8 @@ def change_password():
             User.id == user.id).execute()
         audit.record("password.changed", subject=user)
     rotate_sessions(user)
-    notify(user, "Your password was changed", "email/password_changed.txt")
-    message = "Password updated. Other devices have been signed out."
+    notify(user, gettext("Your password was changed"), "email/password_changed.txt")
+    message = gettext("Password updated. Other devices have been signed out.")
     if not is_htmx():
         flash(message, "success")
         return redirect(url_for("profile.show"), 303)

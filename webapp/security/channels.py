@@ -2,13 +2,22 @@
 
 from dataclasses import dataclass
 
+from . import N_, english
+
 CHANNELS = ("email", "sms", "totp", "backup")
 
 LABELS = {
-    "email": "Email",
-    "sms": "Text message",
-    "totp": "Use Authenticator App",
-    "backup": "Use a backup code",
+    "email": N_("Email"),
+    "sms": N_("Text message"),
+    "totp": N_("Use Authenticator App"),
+    "backup": N_("Use a backup code"),
+}
+
+HINTS = {
+    "email": N_("code sent to %(destination)s"),
+    "sms": N_("code sent to %(destination)s"),
+    "totp": N_("enter the 6-digit code from your app"),
+    "backup": N_("enter one of your saved backup codes"),
 }
 
 
@@ -60,11 +69,11 @@ def destination(user, channel: str) -> str | None:
     return None
 
 
-def option(user, channel: str) -> Option:
-    hint = {
-        "email": f"code sent to {mask_email(user.email)}",
-        "sms": f"code sent to {mask_phone(user.phone)}",
-        "totp": "enter the 6-digit code from your app",
-        "backup": "enter one of your saved backup codes",
-    }[channel]
-    return Option(channel, LABELS[channel], hint)
+def option(user, channel: str, translate=english) -> Option:
+    """A channel as offered to the person; `translate` is a gettext (English by default)."""
+    params = {}
+    if channel == "email":
+        params["destination"] = mask_email(user.email)
+    elif channel == "sms":
+        params["destination"] = mask_phone(user.phone)
+    return Option(channel, translate(LABELS[channel]), translate(HINTS[channel], **params))

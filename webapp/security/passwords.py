@@ -7,6 +7,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from zxcvbn import zxcvbn
 
+from . import N_, english
+
 MIN_LENGTH = 12
 MAX_LENGTH = 128
 MIN_SCORE = 3  # zxcvbn: 3 = "safely unguessable: moderate protection from offline attack"
@@ -60,20 +62,25 @@ def burn_equal_time(password: str, params: Argon2Params) -> None:
     verify_password(_DUMMY[params], password, params)
 
 
-def new_password_errors(new: str, *, user_inputs=()) -> list[str]:
-    """Why a new password is refused (empty when it is fine). No composition rules."""
+def new_password_errors(new: str, *, user_inputs=(), translate=english) -> list[str]:
+    """Why a new password is refused (empty when it is fine). No composition rules.
+
+    zxcvbn's own warning is English whatever `translate` does.
+    """
     if len(new) < MIN_LENGTH:
-        return [f"Use at least {MIN_LENGTH} characters."]
+        return [translate(N_("Use at least %(count)s characters."), count=MIN_LENGTH)]
     if len(new) > MAX_LENGTH:
         # Checked before any hashing or scoring, so a huge input costs nothing.
-        return [f"Use at most {MAX_LENGTH} characters."]
+        return [translate(N_("Use at most %(count)s characters."), count=MAX_LENGTH)]
     inputs = [*PRODUCT_WORDS, *(w for w in user_inputs if w)]
     lowered = new.lower()
     for word in inputs:
         if len(word) >= 4 and word.lower() == lowered:
-            return ["Don't use your name, email or the product name as your password."]
+            return [translate(N_("Don't use your name, email or the product name as your "
+                                 "password."))]
     result = zxcvbn(new, user_inputs=inputs, max_length=MAX_LENGTH)
     if result["score"] < MIN_SCORE:
-        hint = result["feedback"].get("warning") or "It is a common or easily guessed password."
-        return [f"This password is too easy to guess. {hint}".strip()]
+        hint = (result["feedback"].get("warning")
+                or translate(N_("It is a common or easily guessed password.")))
+        return [translate(N_("This password is too easy to guess. %(hint)s"), hint=hint).strip()]
     return []

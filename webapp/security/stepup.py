@@ -16,6 +16,7 @@ from peewee import Case, fn
 
 from ..db import atomic_write
 from ..models import BackupCode, Challenge, CodeFailures, User
+from . import N_, english
 from . import channels as ch
 from .codes import code_digest, digests_equal, new_code, normalise_code
 
@@ -63,10 +64,16 @@ class StepUpError(Exception):
     status = 400
     reason = "refused"
 
-    def __init__(self, message: str, **info):
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str, params: dict | None = None, **info):
+        self.msgid = message
+        self.params = params or {}
+        self.message = english(message, **self.params)
+        super().__init__(self.message)
         self.info = info
+
+    def text(self, translate=english) -> str:
+        """The message in the caller's language (`translate` is a gettext)."""
+        return translate(self.msgid, **self.params)
 
 
 class NotEligible(StepUpError):
@@ -129,9 +136,9 @@ def start(subject: User, actor: User, purpose: str, payload: dict, *, now, polic
     Raises NoChannel when the subject has no channel for this purpose (nothing is created).
     """
     if purpose not in PURPOSES:
-        raise NotEligible("Unknown verification purpose.")
+        raise NotEligible(N_("Unknown verification purpose."))
     if not ch.eligible_channels(subject, purpose, has_backup_codes=has_backup_codes):
-        raise NoChannel(no_channel_message(subject, purpose, actor))
+        raise NoChannel(_no_channel_msgid(subject, purpose, actor))
     with atomic_write():
         # Changing the pending value means a new challenge: the old code stops working.
         (Challenge.update(cancelled_at=now)
@@ -151,14 +158,24 @@ def start(subject: User, actor: User, purpose: str, payload: dict, *, now, polic
         )
 
 
-def no_channel_message(subject: User, purpose: str, actor: User | None = None) -> str:
-    whose = "your" if actor is None or actor.id == subject.id else "the member's"
+def _no_channel_msgid(subject: User, purpose: str, actor: User | None = None) -> str:
     if purpose == "verify_phone":
-        return "There is no phone number to verify. Add one first."
-    return (
-        f"We can't verify this change: {whose} account has no verified email, verified phone "
-        "or authenticator app. Verify the email address or set up an authenticator app first."
-    )
+        return N_("There is no phone number to verify. Add one first.")
+    if actor is None or actor.id == subject.id:
+        return N_("We can't verify this change: your account has no verified email, verified "
+                  "phone or authenticator app. Verify the email address or set up an "
+                  "authenticator app first.")
+    return N_("We can't verify this change: the member's account has no verified email, "
+              "verified phone or authenticator app. Verify the email address or set up an "
+              "authenticator app first.")
+
+
+def no_channel_message(subject: User, purpose: str, actor: User | None = None,
+                       translate=english) -> str:
+    return translate(_no_channel_msgid(subject, purpose, actor))
+
+
+ALREADY_USED = N_("This code has already been used. Start again if you need to.")
 
 
 def is_open(c: Challenge, now) -> bool:
@@ -167,13 +184,13 @@ def is_open(c: Challenge, now) -> bool:
 
 def ensure_open(c: Challenge, now, policy: Policy) -> None:
     if c.consumed_at is not None:
-        raise ChallengeClosed("This code has already been used. Start again if you need to.")
+        raise ChallengeClosed(ALREADY_USED)
     if c.cancelled_at is not None:
-        raise ChallengeClosed("This verification was replaced or cancelled. Start again.")
+        raise ChallengeClosed(N_("This verification was replaced or cancelled. Start again."))
     if c.expires_at <= now:
-        raise ChallengeClosed("This verification has expired. Start again.")
+        raise ChallengeClosed(N_("This verification has expired. Start again."))
     if c.attempts >= policy.max_attempts:
-        raise ChallengeClosed("Too many wrong codes for this verification. Start again.")
+        raise ChallengeClosed(N_("Too many wrong codes for this verification. Start again."))
 
 
 def can_resend_at(c: Challenge, policy: Policy):
@@ -196,13 +213,13 @@ def choose(c: Challenge, channel: str, *, now, policy: Policy, key: bytes, deliv
     ensure_open(c, now, policy)
     subject = c.subject
     if channel not in ch.eligible_channels(subject, c.purpose, has_backup_codes=has_backup_codes):
-        raise NotEligible("That verification method isn't available for this account.")
+        raise NotEligible(N_("That verification method isn't available for this account."))
     if channel not in SENT_CHANNELS:
         updated = (Challenge.update(channel=channel, destination=None, code_hash=None)
                    .where((Challenge.id == c.id) & Challenge.consumed_at.is_null())
                    .execute())
         if updated != 1:
-            raise ChallengeClosed("This code has already been used. Start again if you need to.")
+            raise ChallengeClosed(ALREADY_USED)
         c.channel, c.destination, c.code_hash = channel, None, None
         return c
     return _send(c, channel, now=now, policy=policy, key=key, deliver=deliver)
@@ -211,19 +228,20 @@ def choose(c: Challenge, channel: str, *, now, policy: Policy, key: bytes, deliv
 def resend(c: Challenge, *, now, policy: Policy, key: bytes, deliver: Deliver) -> Challenge:
     ensure_open(c, now, policy)
     if c.channel not in SENT_CHANNELS:
-        raise NotEligible("There is no code to resend for this method.")
+        raise NotEligible(N_("There is no code to resend for this method."))
     return _send(c, c.channel, now=now, policy=policy, key=key, deliver=deliver)
 
 
 def _send(c: Challenge, channel: str, *, now, policy, key, deliver) -> Challenge:
     if c.sends:
         if c.sends >= 1 + policy.max_resends:
-            raise TooSoon("You've asked for the most codes allowed for this verification. "
-                          "Use another method or start again later.")
+            raise TooSoon(N_("You've asked for the most codes allowed for this verification. "
+                             "Use another method or start again later."))
         ready = c.last_sent_at + dt.timedelta(seconds=policy.resend_after)
         if ready > now:
             wait = int((ready - now).total_seconds()) + 1
-            raise TooSoon(f"You can ask for a new code in {wait} seconds.", retry_after=wait)
+            raise TooSoon(N_("You can ask for a new code in %(wait)s seconds."),
+                          {"wait": wait}, retry_after=wait)
     to = ch.destination(c.subject, channel)
     code = new_code()
     digest = code_digest(key, code, *_binding(c, channel, to))
@@ -236,14 +254,14 @@ def _send(c: Challenge, channel: str, *, now, policy, key, deliver) -> Challenge
                       & Challenge.cancelled_at.is_null())
                .execute())
     if claimed != 1:
-        raise TooSoon("A code was just sent. Check your messages, or wait a moment.")
+        raise TooSoon(N_("A code was just sent. Check your messages, or wait a moment."))
     try:
         deliver(channel, to, code, c)
     except Exception as exc:
         (Challenge.update(sends=Challenge.sends - 1, last_sent_at=c.last_sent_at)
          .where(Challenge.id == c.id).execute())
         raise DeliveryFailed(
-            "We couldn't send the code — try again or choose another method."
+            N_("We couldn't send the code — try again or choose another method.")
         ) from exc
     (Challenge.update(channel=channel, destination=to, code_hash=digest,
                       code_expires_at=now + dt.timedelta(seconds=policy.code_ttl))
@@ -297,10 +315,16 @@ def _count_failure(user: User, method: str, *, now, policy: Policy):
         return row, just_locked
 
 
-def _lock_message(until, now) -> str:
-    minutes = max(1, int((until - now).total_seconds() + 59) // 60)
-    return (f"Too many wrong codes. Code entry for this method is locked for {minutes} more "
-            "minute(s). Try another method, or wait and try again.")
+LOCK_MESSAGE = N_("Too many wrong codes. Code entry for this method is locked for %(minutes)s "
+                  "more minute(s). Try another method, or wait and try again.")
+
+
+def _lock_minutes(until, now) -> int:
+    return max(1, int((until - now).total_seconds() + 59) // 60)
+
+
+def _lock_message(until, now, translate=english) -> str:
+    return translate(LOCK_MESSAGE, minutes=_lock_minutes(until, now))
 
 
 # --- verifying ---------------------------------------------------------------------------------
@@ -318,10 +342,11 @@ def verify(c: Challenge, raw_code, *, now, policy: Policy, key: bytes,
     subject = c.subject
     method = c.channel
     if method is None:
-        raise NotEligible("Choose how to verify first.")
+        raise NotEligible(N_("Choose how to verify first."))
     until = method_locked_until(subject, method, now)
     if until:
-        raise Locked(_lock_message(until, now), retry_after=int((until - now).total_seconds()))
+        raise Locked(LOCK_MESSAGE, {"minutes": _lock_minutes(until, now)},
+                     retry_after=int((until - now).total_seconds()))
     if method in SENT_CHANNELS:
         code = normalise_code(raw_code)
         ok = (code is not None and c.code_expires_at is not None and c.code_expires_at > now
@@ -337,11 +362,12 @@ def verify(c: Challenge, raw_code, *, now, policy: Policy, key: bytes,
             on_fail(c, "expired" if expired else "wrong_code")
         _fail(c, subject, method, now=now, policy=policy, on_lock=on_lock)
         if expired:
-            raise WrongCode("This code has expired. Ask for a new one.")
+            raise WrongCode(N_("This code has expired. Ask for a new one."))
         left = max(0, policy.max_attempts - c.attempts)
         if left == 0:
-            raise ChallengeClosed("Too many wrong codes for this verification. Start again.")
-        raise WrongCode(f"That code isn't right. {left} attempt(s) left.", attempts_left=left)
+            raise ChallengeClosed(N_("Too many wrong codes for this verification. Start again."))
+        raise WrongCode(N_("That code isn't right. %(left)s attempt(s) left."), {"left": left},
+                        attempts_left=left)
     with atomic_write():
         # Codes are single use: the challenge is consumed by exactly one request.
         consumed = (Challenge.update(consumed_at=now)
@@ -351,7 +377,7 @@ def verify(c: Challenge, raw_code, *, now, policy: Policy, key: bytes,
                            & (Challenge.expires_at > now))
                     .execute())
         if consumed != 1:
-            raise ChallengeClosed("This code has already been used. Start again if you need to.")
+            raise ChallengeClosed(ALREADY_USED)
         c.consumed_at = now
         result = appliers[c.purpose](c, subject, now)
     return Verified(c, subject, result)
@@ -365,12 +391,14 @@ def _fail(c: Challenge, subject: User, method: str, *, now, policy, on_lock) -> 
         on_lock(subject, method)
     if just_locked:
         until = now + dt.timedelta(seconds=policy.user_lock)
-        raise Locked(_lock_message(until, now), retry_after=policy.user_lock)
+        raise Locked(LOCK_MESSAGE, {"minutes": _lock_minutes(until, now)},
+                     retry_after=policy.user_lock)
     # Another worker may have locked the method after this request's first check: answer
     # "locked", so parallel guesses get no more "wrong code" answers than sequential ones.
     until = row.locked_until
     if until and until > now:
-        raise Locked(_lock_message(until, now), retry_after=int((until - now).total_seconds()))
+        raise Locked(LOCK_MESSAGE, {"minutes": _lock_minutes(until, now)},
+                     retry_after=int((until - now).total_seconds()))
 
 
 def cancel(c: Challenge, now) -> None:

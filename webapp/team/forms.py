@@ -1,3 +1,4 @@
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField
 from wtforms.validators import Length, ValidationError
@@ -9,8 +10,9 @@ from ..profile.forms import check_name, normalise_phone
 class MemberForm(FlaskForm):
     """A member's Personal Data as an admin edits it: the name, and the phone via step-up."""
 
-    name = StringField("Name", validators=[Length(max=120, message="Use at most 120 characters.")])
-    phone = StringField("Phone", validators=[Length(max=32, message="That's too long.")])
+    name = StringField(_l("Name"),
+                       validators=[Length(max=120, message=_l("Use at most 120 characters."))])
+    phone = StringField(_l("Phone"), validators=[Length(max=32, message=_l("That's too long."))])
 
     def validate_name(self, field):
         try:
@@ -28,6 +30,6 @@ class MemberForm(FlaskForm):
 class AccessForm(FlaskForm):
     """Role and permissions, set by an owner."""
 
-    role = SelectField("Role", choices=list(Membership.ROLES))
-    can_edit_team_profiles = BooleanField("Can edit team profiles (admins)")
-    can_edit_own_profile = BooleanField("Can edit own profile")
+    role = SelectField(_l("Role"), choices=list(Membership.ROLES))
+    can_edit_team_profiles = BooleanField(_l("Can edit team profiles (admins)"))
+    can_edit_own_profile = BooleanField(_l("Can edit own profile"))

@@ -1,6 +1,7 @@
 """Settings > Team: the organisation's members, a member's page, admin changes, "Login as"."""
 
 from flask import abort, current_app, flash, redirect, request, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required
 
 from .. import audit
@@ -9,8 +10,8 @@ from ..db import atomic_write
 from ..forms import EmptyForm
 from ..models import BackupCode, Membership, PendingTotp, User, UserSession, utcnow
 from ..profile.routes import refuse_while_impersonating
+from ..security import N_, stepup
 from ..security import channels as ch
-from ..security import stepup
 from ..security.stepup import unused_backup_codes
 from ..verify.engine import AFTER, APPLIERS, policy
 from ..verify.routes import begin_change, finish_in_page, message_modal, open_modal
@@ -57,7 +58,7 @@ def _deny(actor, user_id, action: str, code: int):
                  action=action, target=user_id, status=code)
     if code == authz.NOT_FOUND:
         abort(404)
-    abort(403, description="You don't have permission to do that for this person.")
+    abort(403, description=gettext("You don't have permission to do that for this person."))
 
 
 def guard(decision, user_id: int, action: str):
@@ -200,11 +201,11 @@ def update(user_id):
         return begin_change(member, admin, "change_phone", {"phone": form.phone.normalised},
                             back=back)
     if not is_htmx():
-        flash("Profile saved.", "success")
+        flash(gettext("Profile saved."), "success")
         return redirect(back, 303)
     response = page_or_fragment("team/member.html", "partials/team/personal.html",
                                 **_context(actor, target))
-    return trigger(response, toast={"message": "Profile saved.", "level": "success"})
+    return trigger(response, toast={"message": gettext("Profile saved."), "level": "success"})
 
 
 @bp.post("/settings/team/<int:user_id>/access")
@@ -235,7 +236,7 @@ def access(user_id):
                          old=old, new=new)
         for k, v in new.items():
             setattr(target, k, v)
-    message = "Access updated."
+    message = gettext("Access updated.")
     if not is_htmx():
         flash(message, "success")
         return redirect(url_for("team.member", user_id=user_id), 303)
@@ -258,8 +259,9 @@ def reset_2fa(user_id):
     member, admin = target.user, current_user._get_current_object()
     back = url_for("team.member", user_id=member.id)
     if not member.totp_secret and not unused_backup_codes(member):
-        return message_modal("Nothing to reset",
-                             f"{member.display_name} has no authenticator app or backup codes.",
+        return message_modal(N_("Nothing to reset"),
+                             gettext("%(name)s has no authenticator app or backup codes.",
+                                     name=member.display_name),
                              409, back=back)
     try:
         # The challenge is the admin's own: codes go to the admin's channels.
@@ -267,9 +269,10 @@ def reset_2fa(user_id):
                          now=utcnow(), policy=policy())
     except stepup.NoChannel:
         return message_modal(
-            "No way to verify it's you",
-            "Your account has no verified email, verified phone or authenticator app. "
-            "Verify your email address or set up an authenticator app first.", 409, back=back)
+            N_("No way to verify it's you"),
+            gettext("Your account has no verified email, verified phone or authenticator app. "
+                    "Verify your email address or set up an authenticator app first."),
+            409, back=back)
     audit.record("challenge.started", subject=admin, actor=admin, purpose="reset_member_2fa",
                  member=member.id)
     return open_modal(c)
@@ -281,7 +284,8 @@ def _apply_reset_member_2fa(c, subject, now) -> dict:
     actor = seat_of(subject.id)
     target = member_seat(actor, member_id)
     if not authz.may_edit(actor, target):
-        raise stepup.Conflict("You can no longer reset this person's two-factor authentication.")
+        raise stepup.Conflict(
+            N_("You can no longer reset this person's two-factor authentication."))
     (User.update(totp_secret=None, totp_enabled_at=None, totp_last_step=0)
      .where(User.id == member_id).execute())
     removed = BackupCode.delete().where(BackupCode.user == member_id).execute()
@@ -293,9 +297,10 @@ def _apply_reset_member_2fa(c, subject, now) -> dict:
 
 def _after_reset_member_2fa(v: stepup.Verified):
     member = User.get_by_id(v.result["member_id"])
-    notify(member, "Two-factor authentication was reset on your account",
+    notify(member, gettext("Two-factor authentication was reset on your account"),
            "team/email/two_factor_reset.txt", actor=v.challenge.actor)
-    return finish_in_page(f"Two-factor authentication reset for {member.display_name}.",
+    return finish_in_page(gettext("Two-factor authentication reset for %(name)s.",
+                                  name=member.display_name),
                           refresh="memberChanged",
                           back=url_for("team.member", user_id=member.id))
 
@@ -322,14 +327,15 @@ def login_as(user_id):
     actor, target = guard(authz.may_impersonate, user_id, "login_as")
     form = EmptyForm()
     if not form.validate_on_submit():
-        abort(400, description="Reload the page and try again.")
+        abort(400, description=gettext("Reload the page and try again."))
     admin, member = current_user._get_current_object(), target.user
     audit.record("impersonation.started", subject=member, actor=admin)
     # The admin's own session ends here; "Return to your account" starts a fresh one.
     _revoke(admin.session_row)
     lifetime = current_app.config.get("IMPERSONATION_SECONDS", IMPERSONATION_SECONDS)
     start_session(member, impersonator=admin, lifetime=lifetime)
-    return done(f"You are now signed in as {member.display_name}.", "profile.show")
+    return done(gettext("You are now signed in as %(name)s.", name=member.display_name),
+                "profile.show")
 
 
 @bp.post("/impersonation/exit")
@@ -342,5 +348,6 @@ def exit_impersonation():
     audit.record("impersonation.ended", subject=member, actor=admin)
     _revoke(member.session_row)
     start_session(admin)
-    return done(f"You are back in your own account. {member.display_name} was signed out.",
+    return done(gettext("You are back in your own account. %(name)s was signed out.",
+                        name=member.display_name),
                 "team.member", user_id=member.id)

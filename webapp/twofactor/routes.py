@@ -8,6 +8,7 @@ from urllib.parse import quote
 import click
 import segno
 from flask import current_app, redirect, request, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
@@ -18,7 +19,7 @@ from ..extensions import db
 from ..forms import EmptyForm
 from ..models import PendingTotp, User, utcnow
 from ..profile.routes import refuse_while_impersonating
-from ..security import backup_codes, crypto, stepup, totp
+from ..security import N_, backup_codes, crypto, stepup, totp
 from ..verify.engine import AFTER, APPLIERS, CODE_CHECKS, on_lock, policy
 from ..verify.routes import finish_in_page, message_modal, open_modal
 from ..web import fragment, is_htmx, notify, page_or_fragment, trigger
@@ -77,10 +78,10 @@ def check_backup(user: User, raw_code, now) -> bool:
 
 def _apply_regenerate(c, subject: User, now) -> dict:
     if subject.totp_enabled_at is None:
-        raise stepup.Conflict("The authenticator app is off, so there are no backup codes to "
-                              "replace.")
+        raise stepup.Conflict(N_("The authenticator app is off, so there are no backup codes "
+                                 "to replace."))
     codes = backup_codes.replace_all(subject, backup_key(), now)
-    audit.record("backup_codes.regenerated", subject=subject, actor=c.actor, channel=c.channel)
+    audit.record("backup_codes.regenerated", subject=subject, actor=c.actor_id, channel=c.channel)
     return {"codes": codes}
 
 
@@ -89,27 +90,27 @@ def _apply_disable(c, subject: User, now) -> dict:
                .where((User.id == subject.id) & User.totp_enabled_at.is_null(False))
                .execute())
     if updated != 1:
-        raise stepup.Conflict("The authenticator app is already off.")
+        raise stepup.Conflict(N_("The authenticator app is already off."))
     backup_codes.remove_all(subject)
     PendingTotp.delete().where(PendingTotp.user == subject.id).execute()
-    audit.record("totp.disabled", subject=subject, actor=c.actor, channel=c.channel)
+    audit.record("totp.disabled", subject=subject, actor=c.actor_id, channel=c.channel)
     subject.totp_secret = subject.totp_enabled_at = None
     return {}
 
 
 def _after_regenerate(v: stepup.Verified):
     sign_out_other_sessions(v.subject)
-    notify(v.subject, "New backup codes for your Aesthetix CRM account",
+    notify(v.subject, gettext("New backup codes for your Aesthetix CRM account"),
            "email/backup_codes_regenerated.txt")
-    return show_codes(v.result["codes"], title="Your new backup codes",
-                      intro="Your old backup codes no longer work.")
+    return show_codes(v.result["codes"], title=gettext("Your new backup codes"),
+                      intro=gettext("Your old backup codes no longer work."))
 
 
 def _after_disable(v: stepup.Verified):
     sign_out_other_sessions(v.subject)
-    notify(v.subject, "Authenticator app removed from your Aesthetix CRM account",
+    notify(v.subject, gettext("Authenticator app removed from your Aesthetix CRM account"),
            "email/totp_disabled.txt")
-    return finish_in_page("Authenticator app removed. Your backup codes no longer work.",
+    return finish_in_page(gettext("Authenticator app removed. Your backup codes no longer work."),
                           refresh="twofactorChanged", back=url_for("profile.show"))
 
 
@@ -127,15 +128,15 @@ def qr_svg(uri: str) -> Markup:
     out = io.BytesIO()
     qr.save(out, kind="svg", xmldecl=False, svgns=True, svgid="totp-qr", svgclass="qr",
             scale=5, border=4, dark="#000", light="#fff", nl=False,
-            title="QR code to add Aesthetix CRM to your authenticator app")
+            title=gettext("QR code to add Aesthetix CRM to your authenticator app"))
     svg = out.getvalue().decode()
     svg = re.sub(r'\sstyle="[^"]*"', "", svg)  # the CSP allows no inline style
     return Markup(svg.replace("<svg ", '<svg role="img" ', 1))  # noqa: S704 - segno's output  # nosec B704
 
 
 def codes_file(user: User, codes: list[str]) -> str:
-    lines = [f"Aesthetix CRM backup codes for {user.email}",
-             "Each code works once. Store them somewhere safe.", ""]
+    lines = [gettext("Aesthetix CRM backup codes for %(email)s", email=user.email),
+             gettext("Each code works once. Store them somewhere safe."), ""]
     lines += [f"{n}. {code}" for n, code in enumerate(codes, start=1)]
     return "data:text/plain;charset=utf-8," + quote("\n".join(lines) + "\n")
 
@@ -197,13 +198,15 @@ def section():
 def _cannot_start(user: User):
     back = url_for("profile.show")
     if user.totp_enabled:
-        return message_modal("Authenticator app already on",
-                             "An authenticator app is already set up. To move to a new phone, "
-                             "remove it first, then set it up again.", 409, back=back)
+        return message_modal(N_("Authenticator app already on"),
+                             gettext("An authenticator app is already set up. To move to a new "
+                                     "phone, remove it first, then set it up again."),
+                             409, back=back)
     if not user.email_verified:
-        return message_modal("Verify your email first",
-                             "Verify your email address before you set up an authenticator "
-                             "app, so we can tell you about changes to your sign-in.", 409,
+        return message_modal(N_("Verify your email first"),
+                             gettext("Verify your email address before you set up an "
+                                     "authenticator app, so we can tell you about changes to "
+                                     "your sign-in."), 409,
                              back=back)
     return None
 
@@ -260,17 +263,17 @@ def confirm():
     if pending is None:
         pending = _start_pending(user, now)
         return _setup_response(user, pending, form, status=409,
-                               error="This setup expired or was restarted elsewhere. Add the "
-                                     "new key below to your app (remove the old entry), then "
-                                     "enter its code.")
+                               error=gettext("This setup expired or was restarted elsewhere. "
+                                             "Add the new key below to your app (remove the old "
+                                             "entry), then enter its code."))
     if not form.validate_on_submit():
         return _setup_response(user, pending, form, status=422,
-                               error="Enter the 6-digit code from your app.")
+                               error=gettext("Enter the 6-digit code from your app."))
     pol = policy()
     until = stepup.method_locked_until(user, "totp", now)
     if until:
         return _setup_response(user, pending, form, status=429,
-                               error=stepup._lock_message(until, now))
+                               error=stepup._lock_message(until, now, gettext))
     secret = crypto.decrypt(cipher(), pending.secret)
     code = totp.normalise(form.code.data)
     step = totp.matching_step(secret, code, now) if code and secret else None
@@ -282,10 +285,10 @@ def confirm():
             on_lock(user, "totp")
             until = now + dt.timedelta(seconds=pol.user_lock)
             return _setup_response(user, pending, form, status=429,
-                                   error=stepup._lock_message(until, now))
-        message = ("Enter the 6 digits your app shows, like 123 456." if code is None else
-                   "That code isn't right. Check that your phone sets its time automatically, "
-                   "then enter the code your app shows now.")
+                                   error=stepup._lock_message(until, now, gettext))
+        message = (gettext("Enter the 6 digits your app shows, like 123 456.") if code is None
+                   else gettext("That code isn't right. Check that your phone sets its time "
+                                "automatically, then enter the code your app shows now."))
         return _setup_response(user, pending, form, status=422, error=message)
     try:
         with atomic_write():
@@ -300,28 +303,29 @@ def confirm():
             codes = backup_codes.replace_all(user, backup_key(), now)
             audit.record("totp.enabled", subject=user, channel="totp")
     except _Raced:
-        return message_modal("Authenticator app already on",
-                             "This setup was already finished.", 409,
+        return message_modal(N_("Authenticator app already on"),
+                             gettext("This setup was already finished."), 409,
                              back=url_for("profile.show"))
     user.totp_secret, user.totp_enabled_at, user.totp_last_step = pending.secret, now, step
     sign_out_other_sessions(user)  # a new factor: other browsers sign in again with it
-    notify(user, "Authenticator app added to your Aesthetix CRM account",
+    notify(user, gettext("Authenticator app added to your Aesthetix CRM account"),
            "email/totp_enabled.txt")
-    return show_codes(codes, title="Save your backup codes",
-                      intro="Authenticator app is on. Next time you sign in, choose "
-                            "“Use Authenticator App”.")
+    return show_codes(codes, title=gettext("Save your backup codes"),
+                      intro=gettext("Authenticator app is on. Next time you sign in, choose "
+                                    "“Use Authenticator App”."))
 
 
 def _step_up(purpose: str):
     user = current_user._get_current_object()
     back = url_for("profile.show")
     if not user.totp_enabled:
-        return message_modal("Authenticator app is off",
-                             "There is no authenticator app on this account.", 409, back=back)
+        return message_modal(N_("Authenticator app is off"),
+                             gettext("There is no authenticator app on this account."), 409,
+                             back=back)
     try:
         c = stepup.start(user, user, purpose, {}, now=utcnow(), policy=policy())
     except stepup.NoChannel as exc:
-        return message_modal("No way to verify", exc.message, 409, back=back)
+        return message_modal(N_("No way to verify"), exc.text(gettext), 409, back=back)
     audit.record("challenge.started", subject=user, purpose=purpose)
     return open_modal(c)
 

@@ -3,12 +3,14 @@
 import datetime as dt
 
 from flask import current_app, render_template
+from flask_babel import gettext
 from limits import parse
 
 from .. import audit
 from ..delivery import send_email, send_sms
 from ..extensions import limiter
 from ..models import Challenge, User
+from ..security import N_
 from ..security import channels as ch
 from ..security.stepup import Conflict, Policy, unused_backup_codes
 
@@ -33,15 +35,16 @@ def has_backup_codes(user: User) -> bool:
     return unused_backup_codes(user) > 0
 
 
+# Completes "Use it to %(purpose)s." in the code email and "code %(code)s to %(purpose)s" by text.
 PURPOSE_TEXT = {
-    "login": "sign in to Aesthetix CRM",
-    "verify_email": "verify your email address",
-    "verify_phone": "verify your phone number",
-    "change_phone": "confirm a phone number change",
-    "change_email": "confirm an email address change",
-    "regenerate_backup_codes": "create new backup codes",
-    "disable_totp": "remove your authenticator app",
-    "reset_member_2fa": "reset two-factor authentication",
+    "login": N_("sign in to Aesthetix CRM"),
+    "verify_email": N_("verify your email address"),
+    "verify_phone": N_("verify your phone number"),
+    "change_phone": N_("confirm a phone number change"),
+    "change_email": N_("confirm an email address change"),
+    "regenerate_backup_codes": N_("create new backup codes"),
+    "disable_totp": N_("remove your authenticator app"),
+    "reset_member_2fa": N_("reset two-factor authentication"),
 }
 
 
@@ -49,16 +52,17 @@ def deliver(channel: str, to: str, code: str, c: Challenge) -> None:
     """Send a code to the stored destination the engine chose (never a pending value)."""
     config = current_app.config
     minutes = config["CODE_TTL_SECONDS"] // 60
-    purpose = PURPOSE_TEXT.get(c.purpose, "verify")
+    purpose = gettext(PURPOSE_TEXT.get(c.purpose, N_("verify")))
     if channel == "email":
         body = render_template("email/code.txt", code=code, minutes=minutes, purpose=purpose,
                                actor=c.actor, subject=c.subject)
-        send_email(config, to, f"Your Aesthetix CRM code: {code}", body)
+        send_email(config, to, gettext("Your Aesthetix CRM code: %(code)s", code=code), body)
     else:
-        send_sms(config, to, f"Aesthetix CRM code {code} to {purpose}. Expires in {minutes} min. "
-                             "Never share it with anyone who calls you.")
+        send_sms(config, to, gettext("Aesthetix CRM code %(code)s to %(purpose)s. Expires in "
+                                     "%(minutes)s min. Never share it with anyone who calls you.",
+                                     code=code, purpose=purpose, minutes=minutes))
     masked = ch.mask_email(to) if channel == "email" else ch.mask_phone(to)
-    audit.record("challenge.code_sent", subject=c.subject, actor=c.actor, channel=channel,
+    audit.record("challenge.code_sent", subject=c.subject, actor=c.actor_id, channel=channel,
                  purpose=c.purpose, to=masked)
 
 
@@ -66,8 +70,8 @@ def on_lock(user: User, method: str) -> None:
     audit.record("challenge.locked", subject=user, outcome="locked", channel=method)
     from ..web import notify
 
-    notify(user, "Code entry locked on your Aesthetix CRM account", "email/locked.txt",
-           method=ch.LABELS.get(method, method))
+    notify(user, gettext("Code entry locked on your Aesthetix CRM account"), "email/locked.txt",
+           method=gettext(ch.LABELS[method]) if method in ch.LABELS else method)
 
 
 # --- the daily cap on phone/email change attempts ----------------------------------------------
@@ -107,7 +111,7 @@ def _apply_verify_email(c: Challenge, subject: User, now) -> dict:
                .where((User.id == subject.id) & (User.email == c.data["email"]))
                .execute())
     if updated != 1:
-        raise Conflict("Your email address changed since this code was sent. Start again.")
+        raise Conflict(N_("Your email address changed since this code was sent. Start again."))
     return {}
 
 
@@ -116,7 +120,7 @@ def _apply_verify_phone(c: Challenge, subject: User, now) -> dict:
                .where((User.id == subject.id) & (User.phone == c.data["phone"]))
                .execute())
     if updated != 1:
-        raise Conflict("Your phone number changed since this code was sent. Start again.")
+        raise Conflict(N_("Your phone number changed since this code was sent. Start again."))
     return {}
 
 
@@ -124,7 +128,7 @@ def _apply_change_phone(c: Challenge, subject: User, now) -> dict:
     new = c.data["phone"]
     old = subject.phone
     (User.update(phone=new, phone_verified_at=None).where(User.id == subject.id).execute())
-    audit.record("phone.changed", subject=subject, actor=c.actor, channel=c.channel,
+    audit.record("phone.changed", subject=subject, actor=c.actor_id, channel=c.channel,
                  old=ch.mask_phone(old), new=ch.mask_phone(new))
     subject.phone, subject.phone_verified_at = new, None
     return {"old": old, "new": new}
@@ -134,9 +138,9 @@ def _apply_change_email(c: Challenge, subject: User, now) -> dict:
     new = c.data["email"]
     old = subject.email
     if User.select().where((User.email == new) & (User.id != subject.id)).exists():
-        raise Conflict("That email address can't be used. Choose another one.")
+        raise Conflict(N_("That email address can't be used. Choose another one."))
     (User.update(email=new, email_verified_at=None).where(User.id == subject.id).execute())
-    audit.record("email.changed", subject=subject, actor=c.actor, channel=c.channel,
+    audit.record("email.changed", subject=subject, actor=c.actor_id, channel=c.channel,
                  old=ch.mask_email(old), new=ch.mask_email(new))
     subject.email, subject.email_verified_at = new, None
     return {"old": old, "new": new}

@@ -5,13 +5,14 @@ inside the modal; without JavaScript /verify/<id> is a full page around the same
 """
 
 from flask import abort, current_app, flash, redirect, request, url_for
+from flask_babel import gettext
 
 from .. import audit
 from ..auth.session import pending_login, sign_in
 from ..forms import CodeForm, EmptyForm
-from ..models import Challenge, utcnow
+from ..models import Challenge, User, utcnow
+from ..security import N_, stepup
 from ..security import channels as ch
-from ..security import stepup
 from ..web import fragment, is_htmx, page_or_fragment, real_user, trigger
 from . import bp
 from .engine import (
@@ -42,7 +43,10 @@ def load(cid: str) -> Challenge:
 
     :raise 404: unknown id, or not this session's sign-in, or not this actor's challenge.
     """
-    c = Challenge.get_or_none(Challenge.id == cid)
+    c = (Challenge.select(Challenge, User)
+         .join(User, on=(Challenge.subject == User.id))
+         .where(Challenge.id == cid)
+         .first())
     if c is None:
         abort(404)
     if c.purpose == "login":
@@ -61,7 +65,7 @@ def step_context(c: Challenge, *, step=None, error=None, message=None):
     subject = c.subject
     pol = policy()
     backups = c.purpose == "login" and has_backup_codes(subject)
-    options = [ch.option(subject, name)
+    options = [ch.option(subject, name, translate=gettext)
                for name in ch.eligible_channels(subject, c.purpose, has_backup_codes=backups)]
     if step is None:
         if not stepup.is_open(c, now) or c.attempts >= pol.max_attempts:
@@ -87,21 +91,32 @@ def step_context(c: Challenge, *, step=None, error=None, message=None):
         "masked": (ch.mask_email(c.destination) if c.channel == "email"
                    else ch.mask_phone(c.destination)),
         "return_url": return_url(c),
-        "purpose_title": TITLES.get(c.purpose, "Verify it's you"),
+        "purpose_title": gettext(TITLES.get(c.purpose, VERIFY_ITS_YOU)),
+        # Sign-in and contact changes ask "Choose how to verify" first, then "Enter your code".
+        "generic_title": TITLES.get(c.purpose) == CHOOSE,
         "form": EmptyForm(),
         "code_form": CodeForm(formdata=None),
     }
 
 
+CHOOSE = N_("Choose how to verify")
+VERIFY_ITS_YOU = N_("Verify it's you")
 TITLES = {
-    "login": "Choose how to verify",
-    "change_phone": "Choose how to verify",
-    "change_email": "Choose how to verify",
-    "verify_email": "Verify your email",
-    "verify_phone": "Verify your phone",
-    "regenerate_backup_codes": "Verify it's you",
-    "disable_totp": "Verify it's you",
-    "reset_member_2fa": "Verify it's you",
+    "login": CHOOSE,
+    "change_phone": CHOOSE,
+    "change_email": CHOOSE,
+    "verify_email": N_("Verify your email"),
+    "verify_phone": N_("Verify your phone"),
+    "regenerate_backup_codes": VERIFY_ITS_YOU,
+    "disable_totp": VERIFY_ITS_YOU,
+    "reset_member_2fa": VERIFY_ITS_YOU,
+}
+
+# Message titles that come with a help paragraph (partials/verify/message.html).
+HELP = {
+    "Daily limit reached": "limit",
+    "No way to verify this change": "no-channel",
+    "Nothing to verify": "no-channel",
 }
 
 
@@ -121,9 +136,13 @@ def open_modal(c: Challenge, status: int = 200, **kw):
 
 
 def message_modal(title: str, message: str, status: int, *, back: str):
-    """A modal (or page) that only explains: no channel, limit reached."""
+    """A modal (or page) that only explains: no channel, limit reached.
+
+    `title` is the English msgid (marked with N_), translated here; `message` comes translated.
+    """
     template = "partials/verify/message_modal.html" if is_htmx() else "verify/message.html"
-    response = fragment(template, status, title=title, message=message, back=back)
+    response = fragment(template, status, title=gettext(title), message=message, back=back,
+                        help=HELP.get(title))
     if is_htmx():
         response.headers["HX-Retarget"] = "#modal"
         response.headers["HX-Reswap"] = "innerHTML"
@@ -134,20 +153,30 @@ def begin_change(subject, actor, purpose: str, payload: dict, *, back: str):
     """Start a phone/email change: eligibility first, then the daily cap, then the challenge."""
     now = utcnow()
     if not ch.eligible_channels(subject, purpose):
-        return message_modal("No way to verify this change",
-                             stepup.no_channel_message(subject, purpose, actor), 409, back=back)
+        return message_modal(N_("No way to verify this change"),
+                             stepup.no_channel_message(subject, purpose, actor, gettext), 409,
+                             back=back)
     allowed, reset = take_change_attempt(subject, now)
     if not allowed:
         audit.record("change.limited", subject=subject, actor=actor, outcome="limited",
                      purpose=purpose)
         limit = current_app.config["DAILY_CHANGE_LIMIT"]
         hours, rest = divmod(int((reset - now).total_seconds()), 3600)
-        whose = "this member's" if actor.id != subject.id else "your"
-        text = (f"You've reached the limit of {limit} phone or email change attempts per day for "
-                f"{whose} profile. It resets at midnight UTC (in {hours} h {rest // 60} min). "
+        if actor.id != subject.id:
+            text = gettext(
+                "You've reached the limit of %(limit)s phone or email change attempts per day "
+                "for this member's profile. It resets at midnight UTC (in %(hours)s h "
+                "%(minutes)s min). If you didn't make these attempts, check whether someone "
+                "else, such as an admin, changed the profile today.",
+                limit=limit, hours=hours, minutes=rest // 60)
+        else:
+            text = gettext(
+                "You've reached the limit of %(limit)s phone or email change attempts per day "
+                "for your profile. It resets at midnight UTC (in %(hours)s h %(minutes)s min). "
                 "If you didn't make these attempts, check whether someone else, such as an "
-                "admin, changed the profile today.")
-        response = message_modal("Daily limit reached", text, 429, back=back)
+                "admin, changed the profile today.",
+                limit=limit, hours=hours, minutes=rest // 60)
+        response = message_modal(N_("Daily limit reached"), text, 429, back=back)
         response.headers["Retry-After"] = str(int((reset - now).total_seconds()))
         return response
     c = stepup.start(subject, actor, purpose, payload, now=now, policy=policy())
@@ -175,18 +204,18 @@ def choose(cid):
     c = load(cid)
     channel = _single("channel")
     if channel not in ch.CHANNELS:
-        return render_step(c, 400, step="choose", error="Choose one of the options shown.")
+        return render_step(c, 400, step="choose", error=gettext("Choose one of the options shown."))
     try:
         stepup.choose(c, channel, now=utcnow(), policy=policy(), key=key(), deliver=deliver,
                       has_backup_codes=c.purpose == "login" and has_backup_codes(c.subject))
     except stepup.DeliveryFailed as exc:
-        audit.record("challenge.delivery_failed", subject=c.subject, actor=c.actor,
+        audit.record("challenge.delivery_failed", subject=c.subject, actor=c.actor_id,
                      outcome="failed", channel=channel)
-        return render_step(c, exc.status, step="choose", error=exc.message)
+        return render_step(c, exc.status, step="choose", error=exc.text(gettext))
     except stepup.ChallengeClosed as exc:
-        return render_step(c, exc.status, step="closed", message=exc.message)
+        return render_step(c, exc.status, step="closed", message=exc.text(gettext))
     except stepup.StepUpError as exc:
-        return render_step(c, exc.status, step="choose", error=exc.message)
+        return render_step(c, exc.status, step="choose", error=exc.text(gettext))
     if not is_htmx():
         return redirect(url_for("verify.show", cid=c.id), 303)
     return render_step(c)
@@ -199,17 +228,17 @@ def resend(cid):
     try:
         stepup.resend(c, now=utcnow(), policy=policy(), key=key(), deliver=deliver)
     except stepup.ChallengeClosed as exc:
-        return render_step(c, exc.status, step="closed", message=exc.message)
+        return render_step(c, exc.status, step="closed", message=exc.text(gettext))
     except stepup.StepUpError as exc:
-        return render_step(c, exc.status, step="code", error=exc.message)
+        return render_step(c, exc.status, step="code", error=exc.text(gettext))
     if not is_htmx():
-        flash("We sent a new code.", "success")
+        flash(gettext("We sent a new code."), "success")
         return redirect(url_for("verify.show", cid=c.id), 303)
-    return render_step(c, message="We sent a new code.")
+    return render_step(c, message=gettext("We sent a new code."))
 
 
 def _failed(c, why):
-    audit.record("challenge.failed", subject=c.subject, actor=c.actor, outcome="failed",
+    audit.record("challenge.failed", subject=c.subject, actor=c.actor_id, outcome="failed",
                  channel=c.channel, purpose=c.purpose, reason=why)
     if c.purpose == "login":
         audit.record("login.failed", subject=c.subject, actor=c.subject, outcome="failed",
@@ -222,7 +251,7 @@ def code(cid):
     c = load(cid)
     form = CodeForm()
     if not form.validate_on_submit():
-        return render_step(c, 422, step="code", error="Enter the code.")
+        return render_step(c, 422, step="code", error=gettext("Enter the code."))
     try:
         verified = stepup.verify(c, form.code.data, now=utcnow(), policy=policy(), key=key(),
                                  appliers=APPLIERS, checks=CODE_CHECKS, on_lock=on_lock,
@@ -230,15 +259,15 @@ def code(cid):
     except stepup.ChallengeClosed as exc:
         # A code for a used, replaced, cancelled or expired verification: a bypass attempt
         # or a stale tab; either way it is on record.
-        audit.record("challenge.refused", subject=c.subject, actor=c.actor, outcome="refused",
+        audit.record("challenge.refused", subject=c.subject, actor=c.actor_id, outcome="refused",
                      channel=c.channel, purpose=c.purpose)
-        return render_step(c, exc.status, step="closed", message=exc.message)
+        return render_step(c, exc.status, step="closed", message=exc.text(gettext))
     except stepup.Conflict as exc:
-        return render_step(c, exc.status, step="closed", message=exc.message)
+        return render_step(c, exc.status, step="closed", message=exc.text(gettext))
     except stepup.NotEligible as exc:
-        return render_step(c, exc.status, step="choose", error=exc.message)
+        return render_step(c, exc.status, step="choose", error=exc.text(gettext))
     except stepup.StepUpError as exc:
-        return render_step(c, exc.status, step="code", error=exc.message)
+        return render_step(c, exc.status, step="code", error=exc.text(gettext))
     return AFTER[c.purpose](verified)
 
 
@@ -286,15 +315,16 @@ def _after_profile_change(what: str):
 
         for_member = v.challenge.actor_id != v.subject.id
         if what == "phone":
-            notify(v.subject, "Your phone number was changed", "email/phone_changed.txt",
+            notify(v.subject, gettext("Your phone number was changed"), "email/phone_changed.txt",
                    actor=v.challenge.actor, for_member=for_member,
                    new=ch.mask_phone(v.result["new"]))
-            message = "Phone number updated. Verify the new number to use it for codes."
+            message = gettext("Phone number updated. Verify the new number to use it for codes.")
         else:
-            notify(v.subject, "Your email address was changed", "email/email_changed.txt",
+            notify(v.subject, gettext("Your email address was changed"), "email/email_changed.txt",
                    to=v.result["old"], actor=v.challenge.actor, for_member=for_member,
                    new=ch.mask_email(v.result["new"]))
-            message = "Email address updated. Verify the new address to use it for codes."
+            message = gettext(
+                "Email address updated. Verify the new address to use it for codes.")
         return finish_in_page(message, refresh="profileChanged", back=return_url(v.challenge))
 
     return after
@@ -303,8 +333,9 @@ def _after_profile_change(what: str):
 def _after_verified(what: str):
     def after(v: stepup.Verified):
         audit.record(f"{what}.verified", subject=v.subject, channel=v.challenge.channel)
-        label = "Email address" if what == "email" else "Phone number"
-        return finish_in_page(f"{label} verified.", refresh="profileChanged",
+        message = (gettext("Email address verified.") if what == "email"
+                   else gettext("Phone number verified."))
+        return finish_in_page(message, refresh="profileChanged",
                               back=return_url(v.challenge))
 
     return after
