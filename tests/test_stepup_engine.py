@@ -287,3 +287,18 @@ def test_ten_threads_racing_one_code_apply_once(member, app):
     assert errors == []
     assert len(applied) == 1
     assert len(refused) == 9 and all("already been used" in m for m in refused)
+
+
+def test_a_locked_method_does_not_count_on(member):
+    from webapp.models import CodeFailures
+
+    stepup.record_failure(member, "email", now=T0, policy=POLICY)
+    until = T0 + dt.timedelta(minutes=15)
+    CodeFailures.update(locked_until=until, failures=0).execute()
+    failures, just_locked = stepup.record_failure(member, "email", now=T0, policy=POLICY)
+    assert (failures, just_locked) == (0, False)
+    row = CodeFailures.get()
+    assert row.failures == 0 and row.locked_until == until
+    # Once the lock is over, counting starts again from a fresh window.
+    later = until + dt.timedelta(minutes=16)
+    assert stepup.record_failure(member, "email", now=later, policy=POLICY) == (1, False)

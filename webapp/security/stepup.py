@@ -292,17 +292,24 @@ def _count_failure(user: User, method: str, *, now, policy: Policy):
     """The counting itself; returns the row as read after counting, and whether it just locked."""
     window_start = now - dt.timedelta(seconds=policy.user_failure_window)
     with atomic_write():
-        (CodeFailures.insert(user=user, method=method, failures=0, window_start=now)
-         .on_conflict_ignore().execute())
         stale = CodeFailures.window_start < window_start
         unlocked = CodeFailures.locked_until.is_null() | (CodeFailures.locked_until <= now)
-        # A method locked meanwhile by a parallel request does not count on: the lock holds.
-        (CodeFailures.update(
-            failures=Case(None, [(stale, 1)], CodeFailures.failures + 1),
-            window_start=Case(None, [(stale, now)], CodeFailures.window_start))
-         .where((CodeFailures.user == user) & (CodeFailures.method == method) & unlocked)
-         .execute())
-        row = CodeFailures.get((CodeFailures.user == user) & (CodeFailures.method == method))
+        # One upsert counts the failure and reads the row back. A method locked meanwhile
+        # by a parallel request does not count on (the DO UPDATE WHERE): the lock holds.
+        counted = list(
+            CodeFailures.insert(user=user, method=method, failures=1, window_start=now)
+            .on_conflict(
+                conflict_target=[CodeFailures.user, CodeFailures.method],
+                update={
+                    CodeFailures.failures: Case(None, [(stale, 1)], CodeFailures.failures + 1),
+                    CodeFailures.window_start: Case(None, [(stale, now)],
+                                                    CodeFailures.window_start),
+                },
+                where=unlocked)
+            .returning(CodeFailures)
+            .execute())
+        row = counted[0] if counted else CodeFailures.get(
+            (CodeFailures.user == user) & (CodeFailures.method == method))
         just_locked = False
         if row.failures >= policy.user_failure_limit:
             just_locked = (
@@ -384,8 +391,11 @@ def verify(c: Challenge, raw_code, *, now, policy: Policy, key: bytes,
 
 
 def _fail(c: Challenge, subject: User, method: str, *, now, policy, on_lock) -> None:
-    (Challenge.update(attempts=Challenge.attempts + 1).where(Challenge.id == c.id).execute())
-    c.attempts = Challenge.select(Challenge.attempts).where(Challenge.id == c.id).scalar()
+    counted = list(Challenge.update(attempts=Challenge.attempts + 1)
+                   .where(Challenge.id == c.id)
+                   .returning(Challenge.attempts)
+                   .execute())
+    c.attempts = counted[0].attempts
     row, just_locked = _count_failure(subject, method, now=now, policy=policy)
     if just_locked and on_lock:
         on_lock(subject, method)
