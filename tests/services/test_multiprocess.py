@@ -4,7 +4,7 @@ import urllib.parse
 
 import pytest
 
-from .conftest import WORKERS, run_parallel
+from .conftest import PASSWORD, WORKERS, run_parallel
 
 pytestmark = pytest.mark.services
 
@@ -130,3 +130,71 @@ def test_one_email_code_applies_once_across_workers(gunicorn_server):
                          "AND event = 'phone.changed'", uid) == 1
     assert server.scalar("SELECT count(*) FROM challenge WHERE subject_id = %s "
                          "AND purpose = 'change_phone' AND consumed_at IS NOT NULL", uid) == 1
+
+
+def _enable_authenticator(server, email):
+    """Set up the app through the real pages; returns (secret, backup codes)."""
+    from twofactor.helpers import codes_in, next_code, secret_in, token_in
+
+    client = server.signin(email)
+    page = client.get("/settings/profile/2fa/setup").text
+    secret = secret_in(page)
+    code, step = next_code(secret)
+    r = client.post("/settings/profile/2fa/setup", {"code": code, "csrf_token": token_in(page)})
+    assert r.status == 200, r.text[:500]
+    codes = codes_in(r.text)
+    assert len(codes) == 10
+    return secret, step, codes
+
+
+def _at_second_step(server, email, channel) -> tuple:
+    """A client past the password, with `channel` chosen: (client, verify path, token)."""
+    c = server.client()
+    r = c.post("/login", {"email": email, "password": PASSWORD, "csrf_token": c.token("/login")})
+    assert r.status == 303, r.text[:500]
+    verify = urllib.parse.urlsplit(r.headers["Location"]).path
+    token = c.token(verify)
+    r = c.post(verify + "/channel", {"channel": channel, "csrf_token": token})
+    assert r.status == 303, r.text[:500]
+    return c, verify, token
+
+
+def test_one_backup_code_works_once_across_workers(gunicorn_server):
+    """20 parallel submissions of one backup code over 4 workers: exactly one signs in."""
+    server = gunicorn_server
+    email = "member@example.com"
+    _, _, codes = _enable_authenticator(server, email)
+    client, verify, token = _at_second_step(server, email, "backup")
+    results = run_parallel([_code_post(client, token, verify, codes[0]) for _ in range(20)])
+    assert sorted(r.status for r in results).count(303) == 1, [r.status for r in results]
+    uid = _user_id(server, email)
+    assert server.scalar("SELECT count(*) FROM backup_code WHERE user_id = %s "
+                         "AND used_at IS NOT NULL", uid) == 1
+
+
+def test_one_totp_code_works_once_across_workers(gunicorn_server):
+    """One authenticator code raced by two verifications on different workers (a sign-in and
+    a phone change, so neither replaces the other): exactly one accepts it."""
+    from twofactor.helpers import next_code
+
+    server = gunicorn_server
+    email = "owner@example.com"  # casey@ is locked out of email codes above
+    secret, step, _ = _enable_authenticator(server, email)
+    change = server.signin(email)  # first: a later sign-in would replace the racing one
+    token = change.token("/settings/profile")
+    r = change.post("/settings/profile", {"name": "", "email": email, "phone": "+12025550190",
+                                          "csrf_token": token})
+    assert r.status == 303, r.text[:500]
+    change_verify = urllib.parse.urlsplit(r.headers["Location"]).path
+    change_token = change.token(change_verify)
+    r = change.post(change_verify + "/channel", {"channel": "totp", "csrf_token": change_token})
+    assert r.status == 303, r.text[:500]
+    login, login_verify, login_token = _at_second_step(server, email, "totp")
+    code, _ = next_code(secret, step)
+    results = run_parallel([_code_post(login, login_token, login_verify, code),
+                            _code_post(change, change_token, change_verify, code)])
+    statuses = sorted(r.status for r in results)
+    assert statuses == [303, 422], [(r.status, r.text[:200]) for r in results]
+    uid = _user_id(server, email)
+    assert server.scalar("SELECT count(*) FROM audit_event WHERE subject_id = %s "
+                         "AND event = 'totp.replay_refused'", uid) == 1
