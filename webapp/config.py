@@ -10,7 +10,7 @@ INSTANCE = ROOT / "instance"
 DEFAULTS = {
     "ENV_NAME": "development",
     "DATABASE_URL": f"sqlite:///{INSTANCE / 'aesthetix.db'}",
-    "DATABASE_POOL_SIZE": 8,  # PostgreSQL connections per process (playhouse.pool)
+    "DATABASE_POOL_SIZE": 8,  # connections per process (playhouse.pool)
     "RATELIMIT_STORAGE_URI": "memory://",
     "RATELIMIT_KEY_PREFIX": "aesthetix",
     "RATELIMIT_ENABLED": True,
