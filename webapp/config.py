@@ -20,8 +20,6 @@ DEFAULTS = {
     "MAIL_PORT": 25,
     "MAIL_USE_TLS": False,
     "MAIL_USERNAME": "",
-    # Empty defaults, not secrets: real values come from the environment.
-    "MAIL_PASSWORD": "",  # nosec B105
     "MAIL_DEFAULT_SENDER": "Aesthetix CRM <no-reply@aesthetix.example>",
     "MAIL_TIMEOUT": 10,
     "SMS_BACKEND": "outbox",
@@ -52,10 +50,12 @@ DEFAULTS = {
     "PERMANENT_SESSION_LIFETIME": 12 * 3600,
     "SESSION_IDLE_SECONDS": 1800,
     "WTF_CSRF_TIME_LIMIT": None,
-    # No default: required in production, generated under instance/ in development.
-    "SECRET_KEY": None,  # nosec B105
     "TOTP_ENCRYPTION_KEYS": "",
 }
+# Empty defaults, not secrets: real values come from the environment. SECRET_KEY has none:
+# required in production, generated under instance/ in development.
+DEFAULTS["MAIL_PASSWORD"] = ""  # nosec B105
+DEFAULTS["SECRET_KEY"] = None
 
 _BOOL = {"1", "true", "yes", "on"}
 
