@@ -46,11 +46,11 @@ def normalise_email(raw: str) -> str:
     return info.normalized.lower()
 
 
-class ProfileForm(FlaskForm):
+class PersonalFields:
+    """Name and phone, as My Profile and a member's page edit them."""
+
     name = StringField(_l("Name"),
                        validators=[Length(max=120, message=_l("Use at most 120 characters."))])
-    email = StringField(_l("Email"),
-                        validators=[InputRequired(_l("Enter your email.")), Length(max=254)])
     phone = StringField(_l("Phone"), validators=[Length(max=32, message=_l("That's too long."))])
 
     def validate_name(self, field):
@@ -59,15 +59,20 @@ class ProfileForm(FlaskForm):
         except ValueError as exc:
             raise ValidationError(str(exc)) from exc
 
-    def validate_email(self, field):
-        try:
-            field.normalised = normalise_email(field.data)
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from exc
-
     def validate_phone(self, field):
         try:
             field.normalised = normalise_phone(field.data)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+class ProfileForm(PersonalFields, FlaskForm):
+    email = StringField(_l("Email"),
+                        validators=[InputRequired(_l("Enter your email.")), Length(max=254)])
+
+    def validate_email(self, field):
+        try:
+            field.normalised = normalise_email(field.data)
         except ValueError as exc:
             raise ValidationError(str(exc)) from exc
 
