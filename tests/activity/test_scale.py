@@ -3,8 +3,8 @@
 import re
 
 import pytest
-from conftest import HTMX, user
-from team.conftest import count_queries
+from conftest import user
+from team.conftest import counted_get, query_plan
 
 from webapp.activity.routes import Filters, events_query
 from webapp.extensions import db
@@ -30,36 +30,14 @@ def fill(n=EVENTS):
     return org
 
 
-def get(client, url):
-    with count_queries() as seen:
-        r = client.get(url, headers=HTMX)
-    assert r.status_code == 200
-    return len(seen), r.get_data(as_text=True)
-
-
-
-def query_plan(sql, params) -> str:
-    """The plan as text; PostgreSQL's Sort node is named as SQLite's temp b-tree.
-
-    PostgreSQL plans from statistics that autovacuum keeps in any real database; a table
-    filled a moment ago has none yet, so they are taken first.
-    """
-    from webapp.db import is_sqlite
-
-    if is_sqlite():
-        return " ".join(str(r) for r in db.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
-    db.execute_sql("ANALYZE")
-    plan = " ".join(r[0] for r in db.execute_sql("EXPLAIN " + sql, params))
-    return re.sub(r"\bSort\b", "TEMP B-TREE", plan)
-
 def test_pages_cost_the_same_bounded_queries(admin_client, dbconn):
-    before, _ = get(admin_client, "/settings/activity")
+    before, _ = counted_get(admin_client, "/settings/activity")
     fill()
-    first, html = get(admin_client, "/settings/activity")
+    first, html = counted_get(admin_client, "/settings/activity")
     assert len(re.findall(r'<tr data-event=', html)) == 50
     older = re.search(r'hx-get="([^"]+)" hx-target="#more-events"', html).group(1)
-    second, _ = get(admin_client, older.replace("&amp;", "&"))
-    filtered, html = get(admin_client, "/settings/activity?event=phone.changed"
+    second, _ = counted_get(admin_client, older.replace("&amp;", "&"))
+    filtered, html = counted_get(admin_client, "/settings/activity?event=phone.changed"
                                        "&from=2000-01-01&to=2999-12-31")
     assert set(re.findall(r'<tr data-event="([^"]+)"', html)) == {"phone.changed"}
     assert before == first == second == filtered <= MAX_QUERIES

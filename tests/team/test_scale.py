@@ -2,9 +2,9 @@
 
 import re
 
-from conftest import HTMX, user
+from conftest import user
 
-from team.conftest import count_queries
+from team.conftest import count_queries, counted_get, query_plan
 from webapp.extensions import db
 from webapp.models import Membership, User
 
@@ -26,37 +26,15 @@ def grow_team(n):
                                     for i in ids[start:start + 500]]).execute()
 
 
-def queries_for(client, url):
-    with count_queries() as seen:
-        r = client.get(url, headers=HTMX)
-    assert r.status_code == 200
-    return len(seen), r.get_data(as_text=True)
-
-
-
-def query_plan(sql, params) -> str:
-    """The plan as text; PostgreSQL's Sort node is named as SQLite's temp b-tree.
-
-    PostgreSQL plans from statistics that autovacuum keeps in any real database; a table
-    filled a moment ago has none yet, so they are taken first.
-    """
-    from webapp.db import is_sqlite
-
-    if is_sqlite():
-        return " ".join(str(r) for r in db.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
-    db.execute_sql("ANALYZE")
-    plan = " ".join(r[0] for r in db.execute_sql("EXPLAIN " + sql, params))
-    return re.sub(r"\bSort\b", "TEMP B-TREE", plan)
-
 def test_team_pages_use_a_bounded_number_of_queries(admin_client, dbconn):
-    small, _ = queries_for(admin_client, "/settings/team")
+    small, _ = counted_get(admin_client, "/settings/team")
     grow_team(5000)
     assert Membership.select().count() == 5005
-    first, html = queries_for(admin_client, "/settings/team")
+    first, html = counted_get(admin_client, "/settings/team")
     assert len(re.findall(r"<tr data-member=", html)) == 50
     nxt = re.search(r'hx-get="([^"]+)" hx-target="#more-members"', html).group(1)
-    second, html = queries_for(admin_client, nxt.replace("&amp;", "&"))
-    search, _ = queries_for(admin_client, "/settings/team?q=member%2049")
+    second, html = counted_get(admin_client, nxt.replace("&amp;", "&"))
+    search, _ = counted_get(admin_client, "/settings/team?q=member%2049")
     assert first == second == search == small <= MAX_QUERIES, (small, first, second, search)
 
 
