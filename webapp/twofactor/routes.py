@@ -195,6 +195,17 @@ def section():
                     **section_context(current_user._get_current_object()))
 
 
+def _setup_user():
+    """(the signed-in user, None) when they may set up the app, else (user, the answer why not).
+
+    :raise 403: while signed in as another person.
+    """
+    refuse_while_impersonating("set up an authenticator app")
+    request.no_store = True  # the page shows a secret
+    user = current_user._get_current_object()
+    return user, _cannot_start(user)
+
+
 def _cannot_start(user: User):
     back = url_for("profile.show")
     if user.totp_enabled:
@@ -227,10 +238,7 @@ def setup():
 
     :raise 403: while signed in as another person.
     """
-    refuse_while_impersonating("set up an authenticator app")
-    request.no_store = True
-    user = current_user._get_current_object()
-    refused = _cannot_start(user)
+    user, refused = _setup_user()
     if refused:
         return refused
     pending = _start_pending(user, utcnow())
@@ -247,10 +255,7 @@ def confirm():
 
     :raise 403: while signed in as another person.
     """
-    refuse_while_impersonating("set up an authenticator app")
-    request.no_store = True
-    user = current_user._get_current_object()
-    refused = _cannot_start(user)
+    user, refused = _setup_user()
     if refused:
         return refused
     now = utcnow()
