@@ -67,8 +67,8 @@ def any_page(request, browser, live_server):
     context.close()
 
 
-def browser_signin(page, email="member@example.com", password=PASSWORD, channel="email"):
-    """Sign in through the real pages: password, choose a channel, type the code."""
+def browser_second_step(page, email, password, channel, code_for):
+    """Password, then choose `channel` and type `code_for()` (read once the code field shows)."""
     page.goto("/login")
     page.fill("#email", email)
     page.fill("#password", password)
@@ -77,7 +77,11 @@ def browser_signin(page, email="member@example.com", password=PASSWORD, channel=
     page.check(f"input[name=channel][value={channel}]")
     page.click("[data-action=continue]")
     page.wait_for_selector("#code")
-    to = email if channel == "email" else None
-    page.fill("#code", last_code(to) if to else "")
+    page.fill("#code", code_for())
     page.click("[data-action=verify]")
+
+
+def browser_signin(page, email="member@example.com", password=PASSWORD):
+    """Sign in through the real pages with an email code."""
+    browser_second_step(page, email, password, "email", lambda: last_code(email))
     page.wait_for_url(re.compile(r"/settings/profile"))

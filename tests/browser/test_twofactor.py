@@ -9,7 +9,7 @@ import pytest
 from conftest import PASSWORD, last_code, user
 from twofactor.helpers import enable_totp, next_code, parse_otpauth, rfc6238
 
-from browser.conftest import browser_signin
+from browser.conftest import browser_second_step, browser_signin
 
 pytestmark = pytest.mark.browser
 
@@ -34,16 +34,7 @@ def read_qr(page) -> str:
 
 
 def sign_in_with(page, channel: str, code_for):
-    page.goto("/login")
-    page.fill("#email", "member@example.com")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r"/verify/"))
-    page.check(f"input[name=channel][value={channel}]")
-    page.click("[data-action=continue]")
-    page.wait_for_selector("#code")
-    page.fill("#code", code_for())
-    page.click("[data-action=verify]")
+    browser_second_step(page, "member@example.com", PASSWORD, channel, code_for)
     page.wait_for_url(re.compile(r"/settings/profile"))
 
 

@@ -14,15 +14,15 @@ def _profile_post(client, token, *, email, phone):
         "name": "", "email": email, "phone": phone, "csrf_token": token})
 
 
-def _start_phone_change(server, client, email, phone) -> str:
-    """Start a phone change and pick email: the challenge path /verify/<id>."""
+def _start_phone_change(server, client, email, phone, channel="email") -> str:
+    """Start a phone change and pick `channel`: the challenge path /verify/<id>."""
     token = client.token("/settings/profile")
     r = client.post("/settings/profile", {"name": "", "email": email, "phone": phone,
                                           "csrf_token": token})
     assert r.status == 303, r.text[:500]
     verify = urllib.parse.urlsplit(r.headers["Location"]).path
     token = client.token(verify)
-    r = client.post(verify + "/channel", {"channel": "email", "csrf_token": token})
+    r = client.post(verify + "/channel", {"channel": channel, "csrf_token": token})
     assert r.status == 303, r.text[:500]
     return verify
 
@@ -181,14 +181,8 @@ def test_one_totp_code_works_once_across_workers(gunicorn_server):
     email = "owner@example.com"  # casey@ is locked out of email codes above
     secret, step, _ = _enable_authenticator(server, email)
     change = server.signin(email)  # first: a later sign-in would replace the racing one
-    token = change.token("/settings/profile")
-    r = change.post("/settings/profile", {"name": "", "email": email, "phone": "+12025550190",
-                                          "csrf_token": token})
-    assert r.status == 303, r.text[:500]
-    change_verify = urllib.parse.urlsplit(r.headers["Location"]).path
+    change_verify = _start_phone_change(server, change, email, "+12025550190", "totp")
     change_token = change.token(change_verify)
-    r = change.post(change_verify + "/channel", {"channel": "totp", "csrf_token": change_token})
-    assert r.status == 303, r.text[:500]
     login, login_verify, login_token = _at_second_step(server, email, "totp")
     code, _ = next_code(secret, step)
     results = run_parallel([_code_post(login, login_token, login_verify, code),
