@@ -45,7 +45,7 @@ def test_revoke_all_keeps_only_the_named_session(dbconn):
 # --- through the app ---------------------------------------------------------------------------
 
 from conftest import post, signin  # noqa: E402
-from twofactor.helpers import next_code, secret_in, token_in  # noqa: E402
+from twofactor.helpers import next_code, open_setup, secret_in, token_in  # noqa: E402
 
 
 def _age_sessions(minutes):
@@ -89,7 +89,7 @@ def test_turning_on_the_authenticator_signs_out_other_devices(app, dbconn):
     mine, other = app.test_client(), app.test_client()
     signin(mine)
     signin(other)
-    html = mine.get("/settings/profile/2fa/setup").get_data(as_text=True)
+    html = open_setup(mine).get_data(as_text=True)
     code, _ = next_code(secret_in(html))
     r = mine.post("/settings/profile/2fa/setup", data={"code": code, "csrf_token": token_in(html)})
     assert r.status_code == 200

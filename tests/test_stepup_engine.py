@@ -6,14 +6,25 @@ from types import SimpleNamespace
 
 import pytest
 
+from webapp.config import DEFAULTS
 from webapp.extensions import db
-from webapp.models import Challenge, User
+from webapp.models import Challenge, CodeFailures, User
 from webapp.security import channels, stepup
-from webapp.verify.engine import APPLIERS
+from webapp.verify.purposes import TABLE
 
 T0 = dt.datetime(2026, 11, 28, 12, 0, 0)
 KEY = b"k" * 32
-POLICY = stepup.Policy()
+# The documented defaults, not the running app's config: a changed default is caught here.
+POLICY = stepup.Policy.from_config(DEFAULTS)
+APPLIERS = {name: p.apply for name, p in TABLE.items()}
+
+
+def test_policy_numbers_are_the_documented_ones():
+    assert (POLICY.code_ttl, POLICY.max_attempts, POLICY.resend_after, POLICY.max_resends) == (
+        300, 5, 30, 3)
+    assert (POLICY.user_failure_limit, POLICY.user_failure_window, POLICY.user_lock) == (
+        10, 900, 900)
+    assert (POLICY.challenge_ttl, POLICY.sudo_seconds) == (600, 600)
 
 
 class Outbox:
@@ -289,16 +300,57 @@ def test_ten_threads_racing_one_code_apply_once(member, app):
     assert len(refused) == 9 and all("already been used" in m for m in refused)
 
 
-def test_a_locked_method_does_not_count_on(member):
-    from webapp.models import CodeFailures
-
-    stepup.record_failure(member, "email", now=T0, policy=POLICY)
+def test_a_locked_method_gives_no_slot(member):
     until = T0 + dt.timedelta(minutes=15)
+    assert stepup.claim_attempt(member, "email", now=T0, policy=POLICY) == 1
     CodeFailures.update(locked_until=until, failures=0).execute()
-    failures, just_locked = stepup.record_failure(member, "email", now=T0, policy=POLICY)
-    assert (failures, just_locked) == (0, False)
+    with pytest.raises(stepup.Locked):
+        stepup.claim_attempt(member, "email", now=T0, policy=POLICY)
     row = CodeFailures.get()
     assert row.failures == 0 and row.locked_until == until
     # Once the lock is over, counting starts again from a fresh window.
     later = until + dt.timedelta(minutes=16)
-    assert stepup.record_failure(member, "email", now=later, policy=POLICY) == (1, False)
+    assert stepup.claim_attempt(member, "email", now=later, policy=POLICY) == 1
+
+
+def test_slots_are_claimed_before_comparing_and_a_right_code_gives_its_back(member):
+    seen = []
+    for _ in range(9):
+        assert not stepup.checked(member, "email", lambda: seen.append(1) or False, now=T0,
+                                  policy=POLICY)
+    assert stepup.checked(member, "email", lambda: True, now=T0, policy=POLICY)
+    assert CodeFailures.get().failures == 9  # the right one gave its slot back
+    with pytest.raises(stepup.Locked):  # the tenth wrong code locks the method
+        stepup.checked(member, "email", lambda: seen.append(1) or False, now=T0, policy=POLICY)
+    with pytest.raises(stepup.Locked):  # and nothing is compared while locked
+        stepup.checked(member, "email", lambda: seen.append(1) or True, now=T0, policy=POLICY)
+    assert len(seen) == 10
+
+
+def test_parallel_comparisons_never_exceed_the_allowance(member, app):
+    """Twenty threads, each holding its slot while comparing: at most ten compare."""
+    compared, locked, errors = [], [], []
+    barrier = threading.Barrier(20)
+
+    def slow_wrong():
+        compared.append(1)
+        return False
+
+    def attempt():
+        try:
+            with db.connection_context():
+                barrier.wait()
+                stepup.checked(member, "sms", slow_wrong, now=T0, policy=POLICY)
+        except stepup.Locked:
+            locked.append(1)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=attempt) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(compared) == POLICY.user_failure_limit
+    assert len(locked) == 20 - POLICY.user_failure_limit + 1

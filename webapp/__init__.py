@@ -54,6 +54,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(dev_bp)
     app.register_blueprint(team_bp)
     app.register_blueprint(twofactor_bp)
+    # Every step-up purpose, declared in one table (webapp/verify/purposes.py).
+    from .verify import purposes
+
+    purposes.init_app(app)
     hooks.register(app)
     register_cli(app)
 

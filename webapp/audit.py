@@ -15,15 +15,12 @@ def record(event: str, *, subject=None, actor=None, outcome: str = "ok", channel
         ip = request.remote_addr or ""
         agent = (request.user_agent.string or "")[:255]
         if actor is None:
-            from .web import real_user
+            from .web import real_user  # web imports this module: a cycle
 
             actor = real_user()
     if organization is None and subject is not None:
         # The subject's organisation as a subquery of the INSERT: one round trip, not two.
-        organization = (Membership.select(Membership.organization)
-                        .where(Membership.user == subject)
-                        .order_by(Membership.id)
-                        .limit(1))
+        organization = Membership.first_of(subject, Membership.organization)
     return (AuditEvent
             .insert(organization=organization,
                     actor=actor,

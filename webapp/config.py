@@ -44,6 +44,20 @@ DEFAULTS = {
     "CODE_USER_LOCK_SECONDS": 900,
     "LOGIN_PENDING_SECONDS": 600,
     "DAILY_CHANGE_LIMIT": 5,
+    # "Recently verified" (sudo mode): after a step-up in a session, adding a factor in the
+    # same session needs no second one for this long.
+    "SUDO_SECONDS": 600,
+    # An authenticator secret shown on the setup page stays usable this long.
+    "TOTP_SETUP_SECONDS": 900,
+    # "Login as" lasts at most this long (and never past the admin's own session).
+    "IMPERSONATION_SECONDS": 1800,
+    # Codes sent by email or SMS, counted before sending and shared by every worker
+    # (toll fraud, message flooding): per destination, per account, per client IP.
+    "CODE_SENDS_PER_DESTINATION": "5 per hour",
+    "CODE_SENDS_PER_ACCOUNT": "10 per hour",
+    "CODE_SENDS_PER_IP": "30 per hour",
+    # Countries (ISO 3166 codes, comma-separated) that SMS may go to; empty: all.
+    "SMS_ALLOWED_REGIONS": "",
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     # Absolute and idle session limits (ASVS / NIST AAL2: 12 h, 30 min).

@@ -95,6 +95,19 @@ class Membership(BaseModel):
     class Meta:
         indexes = ((("user", "organization"), True), (("organization", "id"), False))
 
+    @classmethod
+    def first_of(cls, user, *fields):
+        """A query for a person's membership: their first organisation (one row at most)."""
+        return cls.select(*fields).where(cls.user == user).order_by(cls.id).limit(1)
+
+    @classmethod
+    def seat_in(cls, organization_id, user_id):
+        """A person's membership in an organisation, with the user, in one query (or None)."""
+        return (cls.select(cls, User)
+                .join(User, on=(cls.user == User.id))
+                .where((cls.organization == organization_id) & (cls.user == user_id))
+                .first())
+
 
 class UserSession(BaseModel):
     """A signed-in browser. The cookie holds a random token; the table holds its digest."""
@@ -108,6 +121,9 @@ class UserSession(BaseModel):
     last_seen_at = DateTimeField(null=True)
     expires_at = DateTimeField()
     revoked_at = DateTimeField(null=True)
+    # "Recently verified" (sudo mode): until then this session may add a factor without a
+    # second step-up. Opened only by a step-up verified in this session, never by sign-in.
+    sudo_until = DateTimeField(null=True)
 
     class Meta:
         indexes = ((("user", "revoked_at"), False),)
@@ -157,6 +173,9 @@ class Challenge(BaseModel):
     subject = ForeignKeyField(User, backref="challenges", on_delete="CASCADE")
     actor = ForeignKeyField(User, on_delete="CASCADE")
     purpose = CharField(max_length=32)
+    # The session that started it (None for a sign-in): only a verification finished in
+    # that same session opens its "recently verified" window.
+    session_id = IntegerField(null=True)
     payload = TextField(default="{}")
     channel = CharField(max_length=16, null=True)
     destination = CharField(max_length=254, null=True)

@@ -3,11 +3,14 @@
 import json
 from urllib.parse import unquote, urlsplit
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
-from .delivery import DeliveryError, send_email
+from . import audit
+from .delivery import DeliveryError, send_email, send_sms
 from .models import utcnow
+from .security import N_
 
 
 def is_htmx() -> bool:
@@ -29,7 +32,7 @@ def fragment(partial: str, status: int = 200, **context):
 
 
 def trigger(response, **events):
-    """Merge events into HX-Trigger (never on a redirect)."""
+    """Merge events into HX-Trigger (the after-request hook strips HX-* from redirects)."""
     existing = json.loads(response.headers.get("HX-Trigger", "{}"))
     existing.update(events)
     response.headers["HX-Trigger"] = json.dumps(existing)
@@ -68,6 +71,18 @@ def client_info() -> tuple[str, str]:
     return (request.remote_addr or "", (request.user_agent.string or "")[:255])
 
 
+def notify_phone(user, text: str) -> bool:
+    """A short security notice by SMS to the verified phone; failure is logged, never raised."""
+    if not user.phone_verified:
+        return False
+    try:
+        send_sms(current_app.config, user.phone, text)
+    except DeliveryError:
+        current_app.logger.warning("security notice by SMS not delivered")
+        return False
+    return True
+
+
 def notify(user, subject: str, template: str, to: str | None = None, **context) -> bool:
     """Send a security notice by email; failure is logged, never raised into the flow."""
     address = to or (user.email if user.email_verified else None)
@@ -92,3 +107,34 @@ def real_user():
 
 def is_impersonating() -> bool:
     return current_user.is_authenticated and getattr(current_user, "impersonator", None) is not None
+
+
+# What a "Login as" session may not do, by action name (the audit keeps the name).
+IMPERSONATION_REFUSALS = {
+    "change_profile": N_("While signed in as another person you can't change this profile. "
+                         "Return to your account first."),
+    "verify_email": N_("While signed in as another person you can't verify this email. "
+                       "Return to your account first."),
+    "verify_phone": N_("While signed in as another person you can't verify this phone. "
+                       "Return to your account first."),
+    "sign_out_devices": N_("While signed in as another person you can't sign out this "
+                           "person's devices. Return to your account first."),
+    "change_password": N_("While signed in as another person you can't change the password. "
+                          "Return to your account first."),
+    "team_pages": N_("While signed in as another person you can't use the team pages. "
+                     "Return to your account first."),
+    "setup_totp": N_("While signed in as another person you can't set up an authenticator "
+                     "app. Return to your account first."),
+    "regenerate_backup_codes": N_("While signed in as another person you can't create new "
+                                  "backup codes. Return to your account first."),
+    "remove_totp": N_("While signed in as another person you can't remove the authenticator "
+                      "app. Return to your account first."),
+}
+
+
+def refuse_while_impersonating(action: str) -> None:
+    """:raise 403: the session is an admin's "Login as"; `action` names what was refused."""
+    if is_impersonating():
+        audit.record("impersonation.denied", subject=current_user, outcome="denied",
+                     action=action)
+        abort(403, description=gettext(IMPERSONATION_REFUSALS[action]))

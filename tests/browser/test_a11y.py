@@ -4,7 +4,7 @@ visible focus, 360 px phones and reduced motion."""
 import re
 
 import pytest
-from conftest import PASSWORD
+from conftest import PASSWORD, last_code
 from playwright.sync_api import expect
 
 from browser.a11y import assert_accessible
@@ -204,6 +204,14 @@ def test_team_and_two_factor_pages(page_js):
     page.wait_for_url(re.compile(r"/settings/team/\d+"))
     assert_accessible(page, "Team member")
     page.goto("/settings/profile/2fa/setup")
+    assert_accessible(page, "authenticator setup: verify first")
+    page.click("[data-action=setup-totp]")
+    page.wait_for_url(re.compile(r"/verify/"))
+    page.click("[data-action=continue]")
+    page.wait_for_selector("#code")
+    page.fill("#code", last_code("owner@example.com"))
+    page.click("[data-action=verify]")
+    page.wait_for_selector("#modal dialog[open] svg#totp-qr")
     assert_accessible(page, "authenticator setup")
     secret = page.locator("#totp-secret").inner_text().replace(" ", "")
     page.fill("#totp-code", pyotp.TOTP(secret).now())

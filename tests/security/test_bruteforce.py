@@ -11,6 +11,10 @@ from webapp.models import CodeFailures, utcnow
 
 LIMIT = 10  # CODE_USER_FAILURE_LIMIT (the default, stated here so a change is noticed)
 EMAIL = "member@example.com"
+# These attacks need a fresh code per guess: the code-sending limits (S-5, proven in
+# test_s5_message_flooding.py) are lifted so that only the code-entry lock is measured.
+MANY_SENDS = {"CODE_SENDS_PER_DESTINATION": "1000 per hour",
+              "CODE_SENDS_PER_ACCOUNT": "1000 per hour", "CODE_SENDS_PER_IP": "1000 per hour"}
 
 
 def _open_code_step(client, ip):
@@ -56,7 +60,7 @@ def _guess_until_locked(app, spread: bool) -> list[int]:
 def test_a1_wrong_codes_across_sessions_and_ips_hit_the_same_account_limit(app_factory, spread):
     """A-1: the per-account lock comes at the same guess whether or not the attack is spread."""
     # TRUSTED_PROXIES=1 makes the app believe each X-Forwarded-For: the IPs really differ.
-    app = app_factory(TRUSTED_PROXIES=1 if spread else 0)
+    app = app_factory(TRUSTED_PROXIES=1 if spread else 0, **MANY_SENDS)
     statuses = _guess_until_locked(app, spread)
     assert len(statuses) == LIMIT, statuses
     assert statuses[-1] == 429
@@ -65,7 +69,7 @@ def test_a1_wrong_codes_across_sessions_and_ips_hit_the_same_account_limit(app_f
 
 def test_a1_after_the_lock_even_the_right_code_fails_and_one_notice_is_sent(app_factory):
     """A-1: locked means locked: the right code is refused until the lock ends; one notice."""
-    app = app_factory(TRUSTED_PROXIES=1)
+    app = app_factory(TRUSTED_PROXIES=1, **MANY_SENDS)
     _guess_until_locked(app, spread=True)
     fresh = app.test_client()
     url, token, code = _open_code_step(fresh, "203.0.113.7")
@@ -89,7 +93,7 @@ def test_a1_after_the_lock_even_the_right_code_fails_and_one_notice_is_sent(app_
 
 def test_a1_the_lock_is_per_account_not_per_address(app_factory):
     """A-1 / LC-4: another account signing in from the attacker's address is not locked."""
-    app = app_factory(TRUSTED_PROXIES=1)
+    app = app_factory(TRUSTED_PROXIES=1, **MANY_SENDS)
     _guess_until_locked(app, spread=True)
     other = app.test_client()
     r = password_step(other, "admin@example.com", headers={"X-Forwarded-For": "198.51.100.1"})

@@ -1,5 +1,6 @@
 """Faults: mail and SMS providers down, slow or refusing; a failing database write; a restart."""
 
+import dataclasses
 import datetime as dt
 import re
 import socket
@@ -13,7 +14,7 @@ from limits import parse
 from security.helpers import challenge, cid_from, events
 from webapp.extensions import db, limiter
 from webapp.models import Challenge, utcnow
-from webapp.verify import engine
+from webapp.verify.purposes import TABLE
 
 MESSAGE = "We couldn\u2019t send the code \u2014 try again or choose another method"
 EMAIL, OLD_PHONE, NEW_PHONE = "member@example.com", "+12025550103", "+12025550177"
@@ -158,13 +159,13 @@ def test_database_fault_after_the_consuming_update_rolls_everything_back(member_
                                                                           monkeypatch):
     """RL-4: the applier fails after the consuming UPDATE and the write: nothing is kept."""
     cid, token, code = _phone_change_with_code(member_client)
-    real = engine.APPLIERS["change_phone"]
+    real = TABLE["change_phone"]
 
     def half_then_fail(c, subject, now):
-        real(c, subject, now)  # the phone UPDATE and its audit row run ...
+        real.apply(c, subject, now)  # the phone UPDATE and its audit row run ...
         raise RuntimeError("connection lost")  # ... then the database goes away
 
-    monkeypatch.setitem(engine.APPLIERS, "change_phone", half_then_fail)
+    monkeypatch.setitem(TABLE, "change_phone", dataclasses.replace(real, apply=half_then_fail))
     r = member_client.post(f"/verify/{cid}/code", data={"code": code, "csrf_token": token})
     assert r.status_code == 500
     assert "Nothing was changed" in r.get_data(as_text=True)
@@ -172,7 +173,7 @@ def test_database_fault_after_the_consuming_update_rolls_everything_back(member_
     assert challenge(cid).consumed_at is None
     assert not events("phone.changed")
     # The same code still works once the database is back: the change is all or nothing.
-    monkeypatch.setitem(engine.APPLIERS, "change_phone", real)
+    monkeypatch.setitem(TABLE, "change_phone", real)
     r = member_client.post(f"/verify/{cid}/code", data={"code": code, "csrf_token": token})
     assert r.status_code == 303 and user(EMAIL).phone == NEW_PHONE
     assert challenge(cid).consumed_at is not None and len(events("phone.changed")) == 1

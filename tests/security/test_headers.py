@@ -2,7 +2,7 @@
 
 import pytest
 from conftest import HTMX, csrf, last_code, post, signin, user
-from twofactor.helpers import enable_totp
+from twofactor.helpers import enable_totp, open_setup
 
 from security.helpers import cid_from
 
@@ -108,7 +108,7 @@ def test_a24_backup_codes_and_setup_key_are_no_store(app):
     """A-24: the setup key/QR and freshly shown backup codes are never cached."""
     client = app.test_client()
     signin(client, "member@example.com")
-    assert client.get("/settings/profile/2fa/setup").headers["Cache-Control"] == "no-store"
+    assert open_setup(client).headers["Cache-Control"] == "no-store"
     enable_totp(app, "member@example.com")
     r = post(client, "/settings/profile/2fa/backup-codes", {})
     cid = cid_from(r)

@@ -72,7 +72,9 @@ def test_admin_changes_member_phone_without_javascript(wired):
     assert [m["to"] for m in smtp.messages] == [["member@example.com"]]
     assert sms.messages == []
     mail = smtp.messages[0]
-    assert "Adam Admin" in mail["body"] and "admin of your team" in mail["body"]
+    # The member is told who asks and what they approve by reading the code out (S-10).
+    assert ("Adam Admin is changing your phone to •••• 0177. If you agree, read them this code."
+            in mail["body"])
     code = re.search(r"\b\d{6}\b", mail["body"]).group(0)
     page = client.get(url).get_data(as_text=True)
     assert "the member&#39;s email m***@example.com" in page

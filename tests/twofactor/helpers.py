@@ -8,7 +8,7 @@ import struct
 import time
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from conftest import CSRF_RE
+from conftest import CSRF_RE, HTMX, last_code
 
 from webapp.extensions import db
 from webapp.models import User, UserSession
@@ -97,3 +97,42 @@ def stored_bytes(tmp_path) -> bytes:
             query = f'SELECT * FROM "{table}"'  # noqa: S608 - names from the catalogue
             rows += [repr(r) for r in db.execute_sql(query).fetchall()]
         return "\n".join(rows).encode()
+
+
+SETUP = "/settings/profile/2fa/setup"
+CID_RE = re.compile(r"/verify/([A-Za-z0-9_-]+)/channel")
+
+
+def open_setup(client, email: str = "member@example.com", *, htmx: bool = False,
+               channel: str = "email"):
+    """"Setup" is a step-up: verify with a trusted channel, then the QR code is shown.
+
+    Returns the response that shows the QR code (the page, or the modal for htmx).
+    """
+    headers = HTMX if htmx else {}
+    token = token_in(client.get("/settings/profile").get_data(as_text=True))
+    r = client.post(SETUP + "/start", data={"csrf_token": token}, headers=headers)
+    body = r.get_data(as_text=True)
+    if 'id="totp-secret"' in body:  # recently verified: straight to the QR code
+        return r
+    if r.status_code == 303 and r.headers["Location"].endswith(SETUP):
+        return client.get(SETUP)
+    if htmx:
+        assert r.status_code == 200 and r.headers["HX-Retarget"] == "#modal", body
+        cid = CID_RE.search(body).group(1)
+    else:
+        assert r.status_code == 303, body
+        cid = r.headers["Location"].rsplit("/", 1)[1]
+    verify = f"/verify/{cid}"
+    r = client.post(verify + "/channel", data={"channel": channel, "csrf_token": token},
+                    headers=headers)
+    assert r.status_code in ((200,) if htmx else (303,)), r.get_data(as_text=True)
+    with db.connection_context():
+        user = User.by_email(email)
+    code = last_code(user.email if channel == "email" else user.phone, channel)
+    r = client.post(verify + "/code", data={"code": code, "csrf_token": token}, headers=headers)
+    if htmx:
+        assert r.status_code == 200, r.get_data(as_text=True)
+        return r
+    assert r.status_code == 303 and r.headers["Location"].endswith(SETUP), r.headers
+    return client.get(SETUP)

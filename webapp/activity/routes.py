@@ -73,11 +73,8 @@ class Filters:
 
 
 def scope():
-    """(organization id or None, heading): admins see their organisation, others themselves."""
-    seat = (Membership.select()
-            .where(Membership.user == current_user.id)
-            .order_by(Membership.id)
-            .first())
+    """The organisation id for owners and admins (they see its log), None for the others."""
+    seat = Membership.first_of(current_user.id).first()
     if authz.may_view_org_activity(seat):
         return seat.organization_id
     return None

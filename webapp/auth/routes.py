@@ -8,10 +8,10 @@ from flask_login import current_user, login_required
 
 from ..audit import record
 from ..extensions import limiter
-from ..models import User, utcnow
+from ..models import User
 from ..security import N_, passwords
-from ..security.stepup import NoChannel, start
-from ..verify.engine import has_backup_codes, policy
+from ..security.stepup import NoChannel
+from ..verify import engine
 from ..web import safe_next
 from . import bp
 from .forms import LoginForm
@@ -59,8 +59,7 @@ def login():
         form.password.errors = [gettext(GENERIC_ERROR)]
         return render_template("auth/login.html", form=form, next=next_url), 422
     try:
-        challenge = start(user, user, "login", {}, now=utcnow(), policy=policy(),
-                          has_backup_codes=has_backup_codes(user))
+        challenge = engine.start(user, user, "login", {})
     except NoChannel:  # pragma: no cover - login always offers the account's email
         form.password.errors = [gettext(GENERIC_ERROR)]
         return render_template("auth/login.html", form=form, next=next_url), 422
@@ -83,9 +82,9 @@ def logout():
     return redirect(url_for("auth.login"), 303)
 
 
-@bp.get("/login/cancel")
+@bp.post("/login/cancel")
 def cancel_login():
-    """Leave the second step and start over."""
+    """Leave the second step and start over (a POST: leaving changes the session)."""
     if pending_login():
         session.pop("pending_login", None)
     return redirect(url_for("auth.login"), 303)

@@ -14,35 +14,28 @@ from dataclasses import dataclass
 
 from peewee import Case, fn
 
-from ..db import atomic_write
-from ..models import BackupCode, Challenge, CodeFailures, User
+from ..db import atomic_write, is_sqlite
+from ..models import Challenge, CodeFailures, User
 from . import N_, english
 from . import channels as ch
 from .codes import code_digest, digests_equal, new_code, normalise_code
 
-PURPOSES = (
-    "login",
-    "verify_email",
-    "verify_phone",
-    "change_phone",
-    "change_email",
-    "regenerate_backup_codes",
-    "disable_totp",
-    "reset_member_2fa",
-)
 SENT_CHANNELS = ("email", "sms")
 
 
 @dataclass(frozen=True)
 class Policy:
-    challenge_ttl: int = 600
-    code_ttl: int = 300
-    max_attempts: int = 5
-    resend_after: int = 30
-    max_resends: int = 3
-    user_failure_limit: int = 10
-    user_failure_window: int = 900
-    user_lock: int = 900
+    """The engine's numbers, always read from the app's config (config.DEFAULTS documents them)."""
+
+    challenge_ttl: int
+    code_ttl: int
+    max_attempts: int
+    resend_after: int
+    max_resends: int
+    user_failure_limit: int
+    user_failure_window: int
+    user_lock: int
+    sudo_seconds: int
 
     @classmethod
     def from_config(cls, c) -> "Policy":
@@ -55,6 +48,7 @@ class Policy:
             user_failure_limit=c["CODE_USER_FAILURE_LIMIT"],
             user_failure_window=c["CODE_USER_FAILURE_WINDOW_SECONDS"],
             user_lock=c["CODE_USER_LOCK_SECONDS"],
+            sudo_seconds=c["SUDO_SECONDS"],
         )
 
 
@@ -130,16 +124,19 @@ def _binding(c: Challenge, channel: str, destination: str | None) -> tuple[str, 
 
 
 def start(subject: User, actor: User, purpose: str, payload: dict, *, now, policy: Policy,
-          has_backup_codes: bool = False) -> Challenge:
+          has_backup_codes: bool = False, session_id: int | None = None) -> Challenge:
     """Open a challenge; older open challenges of the same subject and purpose die with it.
 
-    Raises NoChannel when the subject has no channel for this purpose (nothing is created).
+    The caller has checked that the purpose exists (the app's purpose table). Raises
+    NoChannel when the subject has no channel for this purpose (nothing is created).
     """
-    if purpose not in PURPOSES:
-        raise NotEligible(N_("Unknown verification purpose."))
     if not ch.eligible_channels(subject, purpose, has_backup_codes=has_backup_codes):
         raise NoChannel(_no_channel_msgid(subject, purpose, actor))
     with atomic_write():
+        if not is_sqlite():
+            # One open challenge per subject and purpose: parallel starts queue on the
+            # subject's row (SQLite's IMMEDIATE transaction already serialises writers).
+            User.select(User.id).where(User.id == subject.id).for_update().execute()
         # Changing the pending value means a new challenge: the old code stops working.
         (Challenge.update(cancelled_at=now)
          .where((Challenge.subject == subject)
@@ -152,10 +149,25 @@ def start(subject: User, actor: User, purpose: str, payload: dict, *, now, polic
             subject=subject,
             actor=actor,
             purpose=purpose,
+            session_id=session_id,
             payload=canonical(payload),
             created_at=now,
             expires_at=now + dt.timedelta(seconds=policy.challenge_ttl),
         )
+
+
+def close_others(subject_id: int, now, keep: str | None = None) -> int:
+    """An email, phone or factor changed: every other open challenge of the account dies.
+
+    What was offered or sent under the old contacts must not be usable under the new ones.
+    """
+    query = (Challenge.update(cancelled_at=now)
+             .where((Challenge.subject == subject_id)
+                    & Challenge.consumed_at.is_null()
+                    & Challenge.cancelled_at.is_null()))
+    if keep is not None:
+        query = query.where(Challenge.id != keep)
+    return query.execute()
 
 
 def _no_channel_msgid(subject: User, purpose: str, actor: User | None = None) -> str:
@@ -176,6 +188,9 @@ def no_channel_message(subject: User, purpose: str, actor: User | None = None,
 
 
 ALREADY_USED = N_("This code has already been used. Start again if you need to.")
+TOO_MANY = N_("Too many wrong codes for this verification. Start again.")
+CONTACT_CHANGED = N_("The account's email, phone or sign-in methods changed since this "
+                     "verification started, so it was closed. Start again.")
 
 
 def is_open(c: Challenge, now) -> bool:
@@ -190,7 +205,7 @@ def ensure_open(c: Challenge, now, policy: Policy) -> None:
     if c.expires_at <= now:
         raise ChallengeClosed(N_("This verification has expired. Start again."))
     if c.attempts >= policy.max_attempts:
-        raise ChallengeClosed(N_("Too many wrong codes for this verification. Start again."))
+        raise ChallengeClosed(TOO_MANY)
 
 
 def can_resend_at(c: Challenge, policy: Policy):
@@ -222,17 +237,30 @@ def choose(c: Challenge, channel: str, *, now, policy: Policy, key: bytes, deliv
             raise ChallengeClosed(ALREADY_USED)
         c.channel, c.destination, c.code_hash = channel, None, None
         return c
-    return _send(c, channel, now=now, policy=policy, key=key, deliver=deliver)
+    return _send(c, channel, ch.destination(subject, channel), now=now, policy=policy, key=key,
+                 deliver=deliver)
 
 
 def resend(c: Challenge, *, now, policy: Policy, key: bytes, deliver: Deliver) -> Challenge:
+    """A new code to the destination the first one went to, and only while it still fits.
+
+    The destination was fixed when the channel was chosen. If the channel is no longer
+    eligible, or the account's stored address or number is no longer that destination,
+    the challenge is closed: a resend never reaches a new, unproven number.
+    """
     ensure_open(c, now, policy)
     if c.channel not in SENT_CHANNELS:
         raise NotEligible(N_("There is no code to resend for this method."))
-    return _send(c, c.channel, now=now, policy=policy, key=key, deliver=deliver)
+    subject = c.subject
+    if (c.channel not in ch.eligible_channels(subject, c.purpose)
+            or ch.destination(subject, c.channel) != c.destination):
+        cancel(c, now)
+        raise ChallengeClosed(CONTACT_CHANGED)
+    return _send(c, c.channel, c.destination, now=now, policy=policy, key=key, deliver=deliver)
 
 
-def _send(c: Challenge, channel: str, *, now, policy, key, deliver) -> Challenge:
+def _send(c: Challenge, channel: str, to: str | None, *, now, policy, key,
+          deliver) -> Challenge:
     if c.sends:
         if c.sends >= 1 + policy.max_resends:
             raise TooSoon(N_("You've asked for the most codes allowed for this verification. "
@@ -242,7 +270,8 @@ def _send(c: Challenge, channel: str, *, now, policy, key, deliver) -> Challenge
             wait = int((ready - now).total_seconds()) + 1
             raise TooSoon(N_("You can ask for a new code in %(wait)s seconds."),
                           {"wait": wait}, retry_after=wait)
-    to = ch.destination(c.subject, channel)
+    if not to:
+        raise NotEligible(N_("That verification method isn't available for this account."))
     code = new_code()
     digest = code_digest(key, code, *_binding(c, channel, to))
     # Claim the send slot first (conditional on the count we read), so two racing
@@ -260,6 +289,8 @@ def _send(c: Challenge, channel: str, *, now, policy, key, deliver) -> Challenge
     except Exception as exc:
         (Challenge.update(sends=Challenge.sends - 1, last_sent_at=c.last_sent_at)
          .where(Challenge.id == c.id).execute())
+        if isinstance(exc, StepUpError):  # e.g. a sending limit: its own message
+            raise
         raise DeliveryFailed(
             N_("We couldn't send the code — try again or choose another method.")
         ) from exc
@@ -272,31 +303,52 @@ def _send(c: Challenge, channel: str, *, now, policy, key, deliver) -> Challenge
     return c
 
 
-# --- the per-user failure counter ----------------------------------------------------------------
+# --- the per-user failure allowance ---------------------------------------------------------------
+#
+# Every code comparison first claims one slot of the (user, method) allowance, atomically;
+# a right code gives its slot back, a wrong one keeps it and the slot that reaches the limit
+# locks the method. However many requests race, at most `user_failure_limit` comparisons
+# run per window, and none while the method is locked.
+
+LOCK_MESSAGE = N_("Too many wrong codes. Code entry for this method is locked for %(minutes)s "
+                  "more minute(s). Try another method, or wait and try again.")
+
+
+def lock_minutes(until, now) -> int:
+    return max(1, int((until - now).total_seconds() + 59) // 60)
+
+
+def lock_message(until, now, translate=english) -> str:
+    """The words for a locked method, in the caller's language."""
+    return translate(LOCK_MESSAGE, minutes=lock_minutes(until, now))
+
+
+def _locked(until, now) -> "Locked":
+    return Locked(LOCK_MESSAGE, {"minutes": lock_minutes(until, now)},
+                  retry_after=max(1, int((until - now).total_seconds())))
+
+
+def _failures(user: User, method: str):
+    return CodeFailures.get_or_none((CodeFailures.user == user) & (CodeFailures.method == method))
 
 
 def method_locked_until(user: User, method: str, now):
-    row = CodeFailures.get_or_none((CodeFailures.user == user) & (CodeFailures.method == method))
+    row = _failures(user, method)
     if row and row.locked_until and row.locked_until > now:
         return row.locked_until
     return None
 
 
-def record_failure(user: User, method: str, *, now, policy: Policy) -> tuple[int, bool]:
-    """Count one wrong code for (user, method) atomically; returns (failures, just_locked)."""
-    row, just_locked = _count_failure(user, method, now=now, policy=policy)
-    return row.failures, just_locked
+def claim_attempt(user: User, method: str, *, now, policy: Policy) -> int:
+    """Take one comparison slot for (user, method) before comparing; returns the count.
 
-
-def _count_failure(user: User, method: str, *, now, policy: Policy):
-    """The counting itself; returns the row as read after counting, and whether it just locked."""
+    :raise Locked: the method is locked, or every slot of this window is taken.
+    """
     window_start = now - dt.timedelta(seconds=policy.user_failure_window)
+    stale = CodeFailures.window_start < window_start
+    unlocked = CodeFailures.locked_until.is_null() | (CodeFailures.locked_until <= now)
     with atomic_write():
-        stale = CodeFailures.window_start < window_start
-        unlocked = CodeFailures.locked_until.is_null() | (CodeFailures.locked_until <= now)
-        # One upsert counts the failure and reads the row back. A method locked meanwhile
-        # by a parallel request does not count on (the DO UPDATE WHERE): the lock holds.
-        counted = list(
+        claimed = list(
             CodeFailures.insert(user=user, method=method, failures=1, window_start=now)
             .on_conflict(
                 conflict_target=[CodeFailures.user, CodeFailures.method],
@@ -304,34 +356,62 @@ def _count_failure(user: User, method: str, *, now, policy: Policy):
                     CodeFailures.failures: Case(None, [(stale, 1)], CodeFailures.failures + 1),
                     CodeFailures.window_start: Case(None, [(stale, now)],
                                                     CodeFailures.window_start),
+                    CodeFailures.locked_until: None,
                 },
-                where=unlocked)
-            .returning(CodeFailures)
+                # Only while unlocked and under the limit: the claim is the check.
+                where=(unlocked & (stale | (CodeFailures.failures < policy.user_failure_limit))))
+            .returning(CodeFailures.failures)
             .execute())
-        row = counted[0] if counted else CodeFailures.get(
-            (CodeFailures.user == user) & (CodeFailures.method == method))
-        just_locked = False
-        if row.failures >= policy.user_failure_limit:
-            just_locked = (
-                CodeFailures.update(locked_until=now + dt.timedelta(seconds=policy.user_lock),
-                                    failures=0, window_start=now)
-                .where((CodeFailures.id == row.id)
-                       & (CodeFailures.locked_until.is_null() | (CodeFailures.locked_until <= now)))
-                .execute()
-            ) == 1
-        return row, just_locked
+    if claimed:
+        return claimed[0].failures
+    until = method_locked_until(user, method, now)
+    raise _locked(until or now + dt.timedelta(seconds=policy.user_lock), now)
 
 
-LOCK_MESSAGE = N_("Too many wrong codes. Code entry for this method is locked for %(minutes)s "
-                  "more minute(s). Try another method, or wait and try again.")
+def give_back(user: User, method: str) -> None:
+    """A right code: its slot is returned, so successes never count towards the lock."""
+    (CodeFailures.update(failures=CodeFailures.failures - 1)
+     .where((CodeFailures.user == user) & (CodeFailures.method == method)
+            & (CodeFailures.failures > 0))
+     .execute())
 
 
-def _lock_minutes(until, now) -> int:
-    return max(1, int((until - now).total_seconds() + 59) // 60)
+def settle_failure(user: User, method: str, count: int, *, now, policy: Policy,
+                   on_lock: Callable[[User, str], None] | None = None) -> None:
+    """A wrong code keeps its slot; the one that used the last slot locks the method.
+
+    :raise Locked: this failure locked the method.
+    """
+    if count < policy.user_failure_limit:
+        return
+    until = now + dt.timedelta(seconds=policy.user_lock)
+    just_locked = (CodeFailures.update(locked_until=until, failures=0, window_start=now)
+                   .where((CodeFailures.user == user) & (CodeFailures.method == method)
+                          & (CodeFailures.locked_until.is_null()
+                             | (CodeFailures.locked_until <= now)))
+                   .execute()) == 1
+    if just_locked and on_lock:
+        on_lock(user, method)
+    raise _locked(until, now)
 
 
-def _lock_message(until, now, translate=english) -> str:
-    return translate(LOCK_MESSAGE, minutes=_lock_minutes(until, now))
+def checked(user: User, method: str, compare: Callable[[], bool], *, now, policy: Policy,
+            on_lock: Callable[[User, str], None] | None = None) -> bool:
+    """Run one code comparison inside the (user, method) allowance: claim, compare, settle.
+
+    :raise Locked: no slot was free, or this wrong code used the last one.
+    """
+    count = claim_attempt(user, method, now=now, policy=policy)
+    try:
+        ok = compare()
+    except BaseException:
+        give_back(user, method)
+        raise
+    if ok:
+        give_back(user, method)
+        return True
+    settle_failure(user, method, count, now=now, policy=policy, on_lock=on_lock)
+    return False
 
 
 # --- verifying ---------------------------------------------------------------------------------
@@ -340,11 +420,33 @@ Applier = Callable[[Challenge, User, dt.datetime], dict]
 CodeCheck = Callable[[User, str, dt.datetime], bool]
 
 
+def _claim_challenge_attempt(c: Challenge, now, policy: Policy) -> None:
+    """One of the challenge's `max_attempts` comparisons, taken before comparing."""
+    counted = list(Challenge.update(attempts=Challenge.attempts + 1)
+                   .where((Challenge.id == c.id)
+                          & (Challenge.attempts < policy.max_attempts)
+                          & Challenge.consumed_at.is_null()
+                          & Challenge.cancelled_at.is_null()
+                          & (Challenge.expires_at > now))
+                   .returning(Challenge.attempts)
+                   .execute())
+    if not counted:
+        fresh = Challenge.get_by_id(c.id)
+        ensure_open(fresh, now, policy)
+        raise ChallengeClosed(TOO_MANY)
+    c.attempts = counted[0].attempts
+
+
 def verify(c: Challenge, raw_code, *, now, policy: Policy, key: bytes,
            appliers: dict[str, Applier], checks: dict[str, CodeCheck],
            on_lock: Callable[[User, str], None] | None = None,
            on_fail: Callable[[Challenge, str], None] | None = None) -> Verified:
-    """Check a code against this challenge and apply its payload exactly once."""
+    """Check a code against this challenge and apply its payload exactly once.
+
+    Both limits are claimed before the comparison (a conditional UPDATE each), so parallel
+    requests get no more comparisons than sequential ones: at most `max_attempts` per
+    challenge and `user_failure_limit` per (account, method) and window.
+    """
     ensure_open(c, now, policy)
     subject = c.subject
     method = c.channel
@@ -352,63 +454,60 @@ def verify(c: Challenge, raw_code, *, now, policy: Policy, key: bytes,
         raise NotEligible(N_("Choose how to verify first."))
     until = method_locked_until(subject, method, now)
     if until:
-        raise Locked(LOCK_MESSAGE, {"minutes": _lock_minutes(until, now)},
-                     retry_after=int((until - now).total_seconds()))
-    if method in SENT_CHANNELS:
-        code = normalise_code(raw_code)
-        ok = (code is not None and c.code_expires_at is not None and c.code_expires_at > now
-              and digests_equal(c.code_hash,
-                                code_digest(key, code, *_binding(c, method, c.destination))))
-        expired = code is not None and c.code_expires_at is not None and c.code_expires_at <= now
-    else:
-        ok = isinstance(raw_code, str) and len(raw_code) <= 64 and checks[method](subject, raw_code,
-                                                                                  now)
-        expired = False
+        raise _locked(until, now)
+    _claim_challenge_attempt(c, now, policy)
+    expired = False
+
+    def compare() -> bool:
+        nonlocal expired
+        if method in SENT_CHANNELS:
+            code = normalise_code(raw_code)
+            expired = (code is not None and c.code_expires_at is not None
+                       and c.code_expires_at <= now)
+            return (code is not None and c.code_expires_at is not None
+                    and c.code_expires_at > now
+                    and digests_equal(c.code_hash,
+                                      code_digest(key, code, *_binding(c, method, c.destination))))
+        return (isinstance(raw_code, str) and len(raw_code) <= 64
+                and checks[method](subject, raw_code, now))
+
+    try:
+        ok = checked(subject, method, compare, now=now, policy=policy, on_lock=on_lock)
+    except Locked:
+        if on_fail:
+            on_fail(c, "locked")
+        raise
     if not ok:
         if on_fail:
             on_fail(c, "expired" if expired else "wrong_code")
-        _fail(c, subject, method, now=now, policy=policy, on_lock=on_lock)
         if expired:
             raise WrongCode(N_("This code has expired. Ask for a new one."))
         left = max(0, policy.max_attempts - c.attempts)
         if left == 0:
-            raise ChallengeClosed(N_("Too many wrong codes for this verification. Start again."))
+            raise ChallengeClosed(TOO_MANY)
         raise WrongCode(N_("That code isn't right. %(left)s attempt(s) left."), {"left": left},
                         attempts_left=left)
+    locked_now = (CodeFailures.select(CodeFailures.id)
+                  .where((CodeFailures.user == subject.id) & (CodeFailures.method == method)
+                         & (CodeFailures.locked_until > now)))
     with atomic_write():
-        # Codes are single use: the challenge is consumed by exactly one request.
+        # Codes are single use: the challenge is consumed by exactly one request, and
+        # never while its method is locked (a lock set by a parallel request holds).
         consumed = (Challenge.update(consumed_at=now)
                     .where((Challenge.id == c.id)
                            & Challenge.consumed_at.is_null()
                            & Challenge.cancelled_at.is_null()
-                           & (Challenge.expires_at > now))
+                           & (Challenge.expires_at > now)
+                           & ~fn.EXISTS(locked_now))
                     .execute())
         if consumed != 1:
+            until = method_locked_until(subject, method, now)
+            if until:
+                raise _locked(until, now)
             raise ChallengeClosed(ALREADY_USED)
         c.consumed_at = now
         result = appliers[c.purpose](c, subject, now)
     return Verified(c, subject, result)
-
-
-def _fail(c: Challenge, subject: User, method: str, *, now, policy, on_lock) -> None:
-    counted = list(Challenge.update(attempts=Challenge.attempts + 1)
-                   .where(Challenge.id == c.id)
-                   .returning(Challenge.attempts)
-                   .execute())
-    c.attempts = counted[0].attempts
-    row, just_locked = _count_failure(subject, method, now=now, policy=policy)
-    if just_locked and on_lock:
-        on_lock(subject, method)
-    if just_locked:
-        until = now + dt.timedelta(seconds=policy.user_lock)
-        raise Locked(LOCK_MESSAGE, {"minutes": _lock_minutes(until, now)},
-                     retry_after=policy.user_lock)
-    # Another worker may have locked the method after this request's first check: answer
-    # "locked", so parallel guesses get no more "wrong code" answers than sequential ones.
-    until = row.locked_until
-    if until and until > now:
-        raise Locked(LOCK_MESSAGE, {"minutes": _lock_minutes(until, now)},
-                     retry_after=int((until - now).total_seconds()))
 
 
 def cancel(c: Challenge, now) -> None:
@@ -416,9 +515,3 @@ def cancel(c: Challenge, now) -> None:
      .where((Challenge.id == c.id) & Challenge.consumed_at.is_null()
             & Challenge.cancelled_at.is_null())
      .execute())
-
-
-def unused_backup_codes(user: User) -> int:
-    return (BackupCode.select(fn.COUNT(BackupCode.id))
-            .where((BackupCode.user == user) & BackupCode.used_at.is_null())
-            .scalar())

@@ -8,19 +8,22 @@ from .. import audit
 from ..auth.session import start_session
 from ..db import atomic_write
 from ..forms import EmptyForm
-from ..models import BackupCode, Membership, PendingTotp, User, UserSession, utcnow
-from ..profile.routes import refuse_while_impersonating
-from ..security import N_, stepup
+from ..models import Membership, User, UserSession, utcnow
+from ..security import N_, backup_codes
 from ..security import channels as ch
-from ..security.stepup import unused_backup_codes
-from ..verify.engine import AFTER, APPLIERS, policy
-from ..verify.routes import begin_change, finish_in_page, message_modal, open_modal
-from ..web import done, is_htmx, is_impersonating, notify, page_or_fragment, trigger
+from ..verify.responses import begin_change, message_modal, start_modal
+from ..web import (
+    done,
+    is_htmx,
+    is_impersonating,
+    page_or_fragment,
+    refuse_while_impersonating,
+    trigger,
+)
 from . import authz, bp
 from .forms import AccessForm, MemberForm
 
 PAGE_SIZE = 50
-IMPERSONATION_SECONDS = 30 * 60
 SEARCH_MAX = 100
 
 
@@ -35,21 +38,14 @@ def _signed_in():
 
 def seat_of(user_id: int):
     """A person's membership (their first organisation), or None."""
-    return (Membership.select()
-            .where(Membership.user == user_id)
-            .order_by(Membership.id)
-            .first())
+    return Membership.first_of(user_id).first()
 
 
 def member_seat(actor, user_id: int):
     """The target's membership in the actor's organisation, with the user, in one query."""
     if actor is None:
         return None
-    return (Membership.select(Membership, User)
-            .join(User, on=(Membership.user == User.id))
-            .where((Membership.organization == actor.organization_id)
-                   & (Membership.user == user_id))
-            .first())
+    return Membership.seat_in(actor.organization_id, user_id)
 
 
 def _deny(actor, user_id, action: str, code: int):
@@ -68,7 +64,7 @@ def guard(decision, user_id: int, action: str):
     :raise 404: the person isn't in the actor's organisation (or doesn't exist).
     """
     # A "Login as" session acts as the member, never with the admin's team powers.
-    refuse_while_impersonating("use the team pages")
+    refuse_while_impersonating("team_pages")
     actor = seat_of(current_user.id)
     target = member_seat(actor, user_id)
     code = authz.status(decision, actor, target)
@@ -79,7 +75,7 @@ def guard(decision, user_id: int, action: str):
 
 def guard_team():
     """:raise 403: impersonating, or not an owner or admin."""
-    refuse_while_impersonating("use the team pages")
+    refuse_while_impersonating("team_pages")
     actor = seat_of(current_user.id)
     if not authz.may_view_team(actor):
         _deny(actor, None, "view_team", authz.FORBIDDEN)
@@ -143,28 +139,22 @@ def _context(actor, target, **kw):
         "can_edit": authz.may_edit(actor, target),
         "can_impersonate": authz.may_impersonate(actor, target),
         "can_manage": authz.may_manage_access(actor, target),
-        "backup_left": unused_backup_codes(member),
+        "backup_left": backup_codes.unused(member),
         "mask_phone": ch.mask_phone,
     }
     ctx.update(kw)
     return ctx
 
 
-@bp.get("/settings/team/<int:user_id>")
+@bp.get("/settings/team/<int:user_id>", endpoint="member")
+@bp.get("/settings/team/<int:user_id>/personal", endpoint="personal")
 def member(user_id):
-    """A member's page: personal data, two-factor, access, "Login as".
+    """A member's page: personal data, two-factor, access, "Login as"; for htmx the Personal
+    Data section alone (refreshed after a verified change).
 
     :raise 404: not in the actor's organisation.
     :raise 403: not an owner or admin.
     """
-    actor, target = guard(authz.may_view, user_id, "view_member")
-    return page_or_fragment("team/member.html", "partials/team/personal.html",
-                            **_context(actor, target))
-
-
-@bp.get("/settings/team/<int:user_id>/personal")
-def personal(user_id):
-    """The member's Personal Data section alone (refreshed after a verified change)."""
     actor, target = guard(authz.may_view, user_id, "view_member")
     return page_or_fragment("team/member.html", "partials/team/personal.html",
                             **_context(actor, target))
@@ -258,55 +248,13 @@ def reset_2fa(user_id):
     actor, target = guard(authz.may_edit, user_id, "reset_2fa")
     member, admin = target.user, current_user._get_current_object()
     back = url_for("team.member", user_id=member.id)
-    if not member.totp_secret and not unused_backup_codes(member):
+    if not member.totp_secret and not backup_codes.unused(member):
         return message_modal(N_("Nothing to reset"),
                              gettext("%(name)s has no authenticator app or backup codes.",
                                      name=member.display_name),
                              409, back=back)
-    try:
-        # The challenge is the admin's own: codes go to the admin's channels.
-        c = stepup.start(admin, admin, "reset_member_2fa", {"member_id": member.id},
-                         now=utcnow(), policy=policy())
-    except stepup.NoChannel:
-        return message_modal(
-            N_("No way to verify it's you"),
-            gettext("Your account has no verified email, verified phone or authenticator app. "
-                    "Verify your email address or set up an authenticator app first."),
-            409, back=back)
-    audit.record("challenge.started", subject=admin, actor=admin, purpose="reset_member_2fa",
-                 member=member.id)
-    return open_modal(c)
-
-
-def _apply_reset_member_2fa(c, subject, now) -> dict:
-    """Runs inside the consuming transaction; the permission is checked again here."""
-    member_id = int(c.data["member_id"])
-    actor = seat_of(subject.id)
-    target = member_seat(actor, member_id)
-    if not authz.may_edit(actor, target):
-        raise stepup.Conflict(
-            N_("You can no longer reset this person's two-factor authentication."))
-    (User.update(totp_secret=None, totp_enabled_at=None, totp_last_step=0)
-     .where(User.id == member_id).execute())
-    removed = BackupCode.delete().where(BackupCode.user == member_id).execute()
-    PendingTotp.delete().where(PendingTotp.user == member_id).execute()
-    audit.record("totp.disabled", subject=target.user, actor=subject, channel=c.channel,
-                 reset_by_admin=True, backup_codes_removed=removed)
-    return {"member_id": member_id}
-
-
-def _after_reset_member_2fa(v: stepup.Verified):
-    member = User.get_by_id(v.result["member_id"])
-    notify(member, gettext("Two-factor authentication was reset on your account"),
-           "team/email/two_factor_reset.txt", actor=v.challenge.actor)
-    return finish_in_page(gettext("Two-factor authentication reset for %(name)s.",
-                                  name=member.display_name),
-                          refresh="memberChanged",
-                          back=url_for("team.member", user_id=member.id))
-
-
-APPLIERS["reset_member_2fa"] = _apply_reset_member_2fa
-AFTER["reset_member_2fa"] = _after_reset_member_2fa
+    # The challenge is the admin's own: codes go to the admin's channels.
+    return start_modal(admin, admin, "reset_member_2fa", {"member_id": member.id}, back=back)
 
 
 # --- "Login as" --------------------------------------------------------------------------------
@@ -332,7 +280,7 @@ def login_as(user_id):
     audit.record("impersonation.started", subject=member, actor=admin)
     # The admin's own session ends here; "Return to your account" starts a fresh one.
     _revoke(admin.session_row)
-    lifetime = current_app.config.get("IMPERSONATION_SECONDS", IMPERSONATION_SECONDS)
+    lifetime = current_app.config["IMPERSONATION_SECONDS"]
     start_session(member, impersonator=admin, lifetime=lifetime)
     return done(gettext("You are now signed in as %(name)s.", name=member.display_name),
                 "profile.show")

@@ -1,11 +1,19 @@
 """Settings > My Profile > Two-factor authentication: authenticator app and backup codes.
 
-Importing this package registers the 'totp' and 'backup' code checks and the effects of the
-'regenerate_backup_codes' and 'disable_totp' verifications with the step-up engine.
+Routes in routes.py; the code checks and the effects of the verifications in effects.py
+(wired through the purpose table, webapp/verify/purposes.py).
 """
 
 from flask import Blueprint
 
 bp = Blueprint("twofactor", __name__, url_prefix="/settings/profile/2fa")
+
+
+@bp.record_once
+def _load_keys(state):
+    from .effects import load_keys
+
+    load_keys(state.app)
+
 
 from . import routes  # noqa: E402,F401

@@ -1,77 +1,211 @@
-"""The step-up engine wired to this app: configuration, delivery, effects, the daily cap."""
+"""The step-up engine wired to this app: policy from config, the purpose table, delivery with
+its sending limits, the daily cap, and the "recently verified" window."""
 
 import datetime as dt
 
-from flask import current_app, render_template
+import phonenumbers
+from flask import abort, current_app, render_template
 from flask_babel import gettext
+from flask_login import current_user
 from limits import parse
 
 from .. import audit
 from ..delivery import send_email, send_sms
 from ..extensions import limiter
-from ..models import Challenge, User
-from ..security import N_
+from ..models import Challenge, User, UserSession, utcnow
+from ..security import N_, backup_codes, stepup
 from ..security import channels as ch
-from ..security.stepup import Conflict, Policy, unused_backup_codes
+from ..web import client_info, is_impersonating, notify
 
-# Code checks for channels that are not sent (authenticator app, backup codes): the
-# two-factor module registers them here.
-CODE_CHECKS: dict = {}
-# Effects of a verified challenge, by purpose; each runs inside the consuming transaction.
-APPLIERS: dict = {}
-# Notices and audit after the transaction commits, by purpose.
-AFTER: dict = {}
+CHOOSE = N_("Choose how to verify")
+VERIFY_ITS_YOU = N_("Verify it's you")
 
 
-def policy() -> Policy:
-    return Policy.from_config(current_app.config)
+def policy() -> stepup.Policy:
+    return stepup.Policy.from_config(current_app.config)
 
 
 def key() -> bytes:
     return current_app.config["SECRET_KEY"].encode()
 
 
+def purposes() -> dict:
+    """The purpose table wired by create_app (webapp/verify/purposes.py)."""
+    return current_app.extensions["purposes"]
+
+
+def purpose(name: str):
+    """One purpose of the table.
+
+    :raise 404: a purpose this app does not have (e.g. a stored challenge from an older one).
+    """
+    found = purposes().get(name)
+    if found is None:
+        abort(404)
+    return found
+
+
 def has_backup_codes(user: User) -> bool:
-    return unused_backup_codes(user) > 0
+    return backup_codes.unused(user) > 0
 
 
-# Completes "Use it to %(purpose)s." in the code email and "code %(code)s to %(purpose)s" by text.
-PURPOSE_TEXT = {
-    "login": N_("sign in to Aesthetix CRM"),
-    "verify_email": N_("verify your email address"),
-    "verify_phone": N_("verify your phone number"),
-    "change_phone": N_("confirm a phone number change"),
-    "change_email": N_("confirm an email address change"),
-    "regenerate_backup_codes": N_("create new backup codes"),
-    "disable_totp": N_("remove your authenticator app"),
-    "reset_member_2fa": N_("reset two-factor authentication"),
-}
+def start(subject: User, actor: User, name: str, payload: dict, *, now=None) -> Challenge:
+    """Open a challenge for a purpose of the table, bound to the session that starts it.
+
+    :raise stepup.NoChannel: the subject has no channel for it (nothing is created).
+    """
+    purpose(name)
+    row = getattr(current_user, "session_row", None) if name != "login" else None
+    c = stepup.start(subject, actor, name, payload, now=now or utcnow(), policy=policy(),
+                     has_backup_codes=name == "login" and has_backup_codes(subject),
+                     session_id=row.id if row is not None else None)
+    if name != "login":  # a sign-in is on record as login.* events
+        audit.record("challenge.started", subject=subject, actor=actor, purpose=name)
+    return c
+
+
+def on_lock(user: User, method: str) -> None:
+    audit.record("challenge.locked", subject=user, outcome="locked", channel=method)
+    notify(user, gettext("Code entry locked on your Aesthetix CRM account"), "email/locked.txt",
+           method=gettext(ch.LABELS[method]) if method in ch.LABELS else method)
+
+
+def on_fail(c: Challenge, why: str) -> None:
+    audit.record("challenge.failed", subject=c.subject, actor=c.actor_id, outcome="failed",
+                 channel=c.channel, purpose=c.purpose, reason=why)
+    if c.purpose == "login":
+        audit.record("login.failed", subject=c.subject, actor=c.subject, outcome="failed",
+                     channel=c.channel, step="code")
+
+
+def verify(c: Challenge, code) -> stepup.Verified:
+    """Check a code with the table's effects; a success opens this session's sudo window."""
+    table = purposes()
+    verified = stepup.verify(
+        c, code, now=utcnow(), policy=policy(), key=key(),
+        appliers={name: p.apply for name, p in table.items()},
+        checks=current_app.extensions["code_checks"], on_lock=on_lock, on_fail=on_fail)
+    if c.purpose != "login":
+        open_sudo(c)
+    return verified
+
+
+def after(v: stepup.Verified):
+    """What the person sees once the verified change is applied."""
+    return purpose(v.challenge.purpose).after(v)
+
+
+# --- "recently verified" (sudo mode) ----------------------------------------------------------
+
+
+def open_sudo(c: Challenge) -> None:
+    """A step-up verified in the session that started it opens that session's window.
+
+    Never for a "Login as" session, never for another session of the same person.
+    """
+    row = getattr(current_user, "session_row", None)
+    if row is None or c.session_id != row.id or is_impersonating():
+        return
+    until = utcnow() + dt.timedelta(seconds=policy().sudo_seconds)
+    (UserSession.update(sudo_until=until)
+     .where((UserSession.id == row.id) & UserSession.impersonator.is_null()
+            & UserSession.revoked_at.is_null())
+     .execute())
+    row.sudo_until = until
+
+
+def recently_verified() -> bool:
+    """This session verified a step-up within the last SUDO_SECONDS."""
+    row = getattr(current_user, "session_row", None)
+    return (row is not None and row.impersonator_id is None and row.sudo_until is not None
+            and row.sudo_until > utcnow())
+
+
+# --- delivery and its limits ------------------------------------------------------------------
+
+
+class SendLimited(stepup.StepUpError):
+    status, reason = 429, "send_limited"
+
+
+SEND_LIMITED = N_("Too many codes were sent. You can ask for another in %(minutes)s "
+                  "minute(s). Nothing was sent.")
+
+
+def _take_send_slots(to: str, subject_id: int) -> None:
+    """Count this send against every limit first (hit, then compare), shared by all workers.
+
+    :raise SendLimited: a limit is spent; nothing is sent.
+    """
+    config = current_app.config
+    prefix = config["RATELIMIT_KEY_PREFIX"]
+    ip, _ = client_info()
+    worst = 0
+    for setting, who in (("CODE_SENDS_PER_DESTINATION", "to:" + to.lower()),
+                         ("CODE_SENDS_PER_ACCOUNT", f"account:{subject_id}"),
+                         ("CODE_SENDS_PER_IP", "ip:" + (ip or "unknown"))):
+        limit = parse(config[setting])
+        if not limiter.limiter.hit(limit, prefix, "code-sends", who):
+            reset, _ = limiter.limiter.get_window_stats(limit, prefix, "code-sends", who)
+            worst = max(worst, int(reset - dt.datetime.now(dt.UTC).timestamp()))
+    if worst:
+        wait = max(1, worst)
+        raise SendLimited(SEND_LIMITED, {"minutes": max(1, (wait + 59) // 60)},
+                          retry_after=wait)
+
+
+def sms_region_allowed(phone: str) -> bool:
+    """SMS goes only to the countries the operator allows (SMS_ALLOWED_REGIONS, empty: all)."""
+    allowed = {r.strip().upper() for r in current_app.config["SMS_ALLOWED_REGIONS"].split(",")
+               if r.strip()}
+    if not allowed:
+        return True
+    try:
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(phone, None))
+    except phonenumbers.NumberParseException:
+        return False
+    return region in allowed
+
+
+SMS_REGION_REFUSED = N_("We can't send text messages to this country. Choose another method.")
+
+
+def _change_text(c: Challenge) -> str | None:
+    """For a change an admin makes, what the member is approving by reading out the code."""
+    if c.actor_id == c.subject_id:
+        return None
+    data = c.data
+    if c.purpose == "change_phone":
+        return gettext("%(name)s is changing your phone to %(phone)s. If you agree, read them "
+                       "this code.", name=c.actor.display_name, phone=ch.mask_phone(data["phone"]))
+    if c.purpose == "change_email":
+        return gettext("%(name)s is changing your email to %(email)s. If you agree, read them "
+                       "this code.", name=c.actor.display_name, email=ch.mask_email(data["email"]))
+    return None
 
 
 def deliver(channel: str, to: str, code: str, c: Challenge) -> None:
     """Send a code to the stored destination the engine chose (never a pending value)."""
     config = current_app.config
+    if channel == "sms" and not sms_region_allowed(to):
+        raise stepup.NotEligible(SMS_REGION_REFUSED)
+    _take_send_slots(to, c.subject_id)
     minutes = config["CODE_TTL_SECONDS"] // 60
-    purpose = gettext(PURPOSE_TEXT.get(c.purpose, N_("verify")))
+    text = purpose(c.purpose).text
+    what = gettext(text)
+    change = _change_text(c)
     if channel == "email":
-        body = render_template("email/code.txt", code=code, minutes=minutes, purpose=purpose,
-                               actor=c.actor, subject=c.subject)
+        body = render_template("email/code.txt", code=code, minutes=minutes, purpose=what,
+                               actor=c.actor, subject=c.subject, change=change)
         send_email(config, to, gettext("Your Aesthetix CRM code: %(code)s", code=code), body)
     else:
-        send_sms(config, to, gettext("Aesthetix CRM code %(code)s to %(purpose)s. Expires in "
-                                     "%(minutes)s min. Never share it with anyone who calls you.",
-                                     code=code, purpose=purpose, minutes=minutes))
+        message = gettext("Aesthetix CRM code %(code)s to %(purpose)s. Expires in %(minutes)s "
+                          "min. Never share it with anyone who calls you.",
+                          code=code, purpose=what, minutes=minutes)
+        send_sms(config, to, f"{change} {message}" if change else message)
     masked = ch.mask_email(to) if channel == "email" else ch.mask_phone(to)
     audit.record("challenge.code_sent", subject=c.subject, actor=c.actor_id, channel=channel,
                  purpose=c.purpose, to=masked)
-
-
-def on_lock(user: User, method: str) -> None:
-    audit.record("challenge.locked", subject=user, outcome="locked", channel=method)
-    from ..web import notify
-
-    notify(user, gettext("Code entry locked on your Aesthetix CRM account"), "email/locked.txt",
-           method=gettext(ch.LABELS[method]) if method in ch.LABELS else method)
 
 
 # --- the daily cap on phone/email change attempts ----------------------------------------------
@@ -94,62 +228,3 @@ def take_change_attempt(subject: User, now: dt.datetime) -> tuple[bool, dt.datet
     prefix = current_app.config["RATELIMIT_KEY_PREFIX"]
     allowed = limiter.limiter.hit(limit, prefix, "change-attempts", str(subject.id), day)
     return allowed, reset
-
-
-# --- effects ---------------------------------------------------------------------------------
-
-
-def _apply_login(c: Challenge, subject: User, now) -> dict:
-    # The sign-in email code also proves the address.
-    if c.channel == "email" and subject.email_verified_at is None:
-        User.update(email_verified_at=now).where(User.id == subject.id).execute()
-    return {}
-
-
-def _apply_verify_email(c: Challenge, subject: User, now) -> dict:
-    updated = (User.update(email_verified_at=now)
-               .where((User.id == subject.id) & (User.email == c.data["email"]))
-               .execute())
-    if updated != 1:
-        raise Conflict(N_("Your email address changed since this code was sent. Start again."))
-    return {}
-
-
-def _apply_verify_phone(c: Challenge, subject: User, now) -> dict:
-    updated = (User.update(phone_verified_at=now)
-               .where((User.id == subject.id) & (User.phone == c.data["phone"]))
-               .execute())
-    if updated != 1:
-        raise Conflict(N_("Your phone number changed since this code was sent. Start again."))
-    return {}
-
-
-def _apply_change_phone(c: Challenge, subject: User, now) -> dict:
-    new = c.data["phone"]
-    old = subject.phone
-    (User.update(phone=new, phone_verified_at=None).where(User.id == subject.id).execute())
-    audit.record("phone.changed", subject=subject, actor=c.actor_id, channel=c.channel,
-                 old=ch.mask_phone(old), new=ch.mask_phone(new))
-    subject.phone, subject.phone_verified_at = new, None
-    return {"old": old, "new": new}
-
-
-def _apply_change_email(c: Challenge, subject: User, now) -> dict:
-    new = c.data["email"]
-    old = subject.email
-    if User.select().where((User.email == new) & (User.id != subject.id)).exists():
-        raise Conflict(N_("That email address can't be used. Choose another one."))
-    (User.update(email=new, email_verified_at=None).where(User.id == subject.id).execute())
-    audit.record("email.changed", subject=subject, actor=c.actor_id, channel=c.channel,
-                 old=ch.mask_email(old), new=ch.mask_email(new))
-    subject.email, subject.email_verified_at = new, None
-    return {"old": old, "new": new}
-
-
-APPLIERS.update({
-    "login": _apply_login,
-    "verify_email": _apply_verify_email,
-    "verify_phone": _apply_verify_phone,
-    "change_phone": _apply_change_phone,
-    "change_email": _apply_change_email,
-})

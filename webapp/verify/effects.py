@@ -1,0 +1,162 @@
+"""Effects of the verifications about sign-in and contact details, and what follows them.
+
+An applier runs inside the transaction that consumes the challenge and re-checks that the
+change is still allowed; an after-hook runs once it committed (notices, the response).
+"""
+
+from flask import session, url_for
+from flask_babel import gettext
+from peewee import IntegrityError
+
+from .. import audit
+from ..auth.session import pending_login, sign_in
+from ..extensions import db
+from ..models import Challenge, Membership, User
+from ..security import N_, stepup
+from ..security import channels as ch
+from ..team import authz
+from ..web import fragment, is_htmx, notify
+from .responses import finish_in_page, return_url
+
+EMAIL_REFUSED = N_("We couldn't change the email address to that one. Choose another address.")
+
+
+def may_still_change(c: Challenge, subject: User) -> None:
+    """The actor's permission, checked again when the change is applied (same rule as at start).
+
+    :raise stepup.Conflict: the actor lost the permission since the change started.
+    """
+    if c.actor_id == subject.id:
+        seat = Membership.first_of(subject.id).first()
+        if seat is not None and not seat.can_edit_own_profile:
+            raise stepup.Conflict(N_("Your profile can only be changed by your account owner."))
+        return
+    actor = Membership.first_of(c.actor_id).first()
+    target = Membership.seat_in(actor.organization_id, subject.id) if actor else None
+    if not authz.may_edit(actor, target):
+        raise stepup.Conflict(N_("You can no longer change this person's profile."))
+
+
+def apply_login(c: Challenge, subject: User, now) -> dict:
+    # The sign-in email code proves the address it was sent to, and only while that is
+    # still the account's address.
+    if c.channel == "email":
+        (User.update(email_verified_at=now)
+         .where((User.id == subject.id) & (User.email == c.destination)
+                & User.email_verified_at.is_null())
+         .execute())
+    return {}
+
+
+def apply_verify_email(c: Challenge, subject: User, now) -> dict:
+    updated = (User.update(email_verified_at=now)
+               .where((User.id == subject.id) & (User.email == c.data["email"])
+                      & (User.email == c.destination))
+               .execute())
+    if updated != 1:
+        raise stepup.Conflict(N_("Your email address changed since this code was sent. "
+                                 "Start again."))
+    return {}
+
+
+def apply_verify_phone(c: Challenge, subject: User, now) -> dict:
+    updated = (User.update(phone_verified_at=now)
+               .where((User.id == subject.id) & (User.phone == c.data["phone"])
+                      & (User.phone == c.destination))
+               .execute())
+    if updated != 1:
+        raise stepup.Conflict(N_("Your phone number changed since this code was sent. "
+                                 "Start again."))
+    return {}
+
+
+def apply_change_phone(c: Challenge, subject: User, now) -> dict:
+    may_still_change(c, subject)
+    new, old = c.data["phone"], subject.phone
+    User.update(phone=new, phone_verified_at=None).where(User.id == subject.id).execute()
+    stepup.close_others(subject.id, now, keep=c.id)
+    audit.record("phone.changed", subject=subject, actor=c.actor_id, channel=c.channel,
+                 old=ch.mask_phone(old), new=ch.mask_phone(new))
+    subject.phone, subject.phone_verified_at = new, None
+    return {"old": old, "new": new}
+
+
+def apply_change_email(c: Challenge, subject: User, now) -> dict:
+    may_still_change(c, subject)
+    new, old = c.data["email"], subject.email
+    # The profile form never says whether an address is registered; a clash shows here,
+    # after the verification, with the same words as any refusal, and the owner of the
+    # address is told (after the transaction, see after_email_refused).
+    taken = User.select().where((User.email == new) & (User.id != subject.id)).exists()
+    if not taken:
+        try:
+            with db.atomic():  # a savepoint: the clash must not abort the transaction
+                User.update(email=new, email_verified_at=None).where(
+                    User.id == subject.id).execute()
+        except IntegrityError:  # registered by someone else meanwhile
+            taken = True
+    if taken:
+        raise stepup.Conflict(EMAIL_REFUSED, taken=new)
+    stepup.close_others(subject.id, now, keep=c.id)
+    audit.record("email.changed", subject=subject, actor=c.actor_id, channel=c.channel,
+                 old=ch.mask_email(old), new=ch.mask_email(new))
+    subject.email, subject.email_verified_at = new, None
+    return {"old": old, "new": new}
+
+
+def after_conflict(c: Challenge, exc: stepup.Conflict) -> None:
+    """Tell the owner of an address that someone tried to use it (S-8)."""
+    taken = exc.info.get("taken")
+    if not taken:
+        return
+    owner = User.by_email(taken)
+    if owner is not None:
+        notify(owner, gettext("Someone tried to use your email address"),
+               "email/address_in_use.txt")
+    audit.record("email.change_refused", subject=c.subject, actor=c.actor_id,
+                 outcome="refused", reason="address_in_use")
+
+
+def after_login(v: stepup.Verified):
+    pending = pending_login() or {}
+    target = pending.get("next") or url_for("profile.show")
+    sign_in(v.subject, channel=v.challenge.channel)
+    session.pop("pending_login", None)
+    if is_htmx():
+        response = fragment("partials/empty.html")
+        response.headers["HX-Redirect"] = target
+        return response
+    from flask import redirect
+
+    return redirect(target, 303)
+
+
+def after_change_phone(v: stepup.Verified):
+    notify(v.subject, gettext("Your phone number was changed"), "email/phone_changed.txt",
+           actor=v.challenge.actor, for_member=v.challenge.actor_id != v.subject.id,
+           new=ch.mask_phone(v.result["new"]))
+    return finish_in_page(
+        gettext("Phone number updated. Verify the new number to use it for codes."),
+        refresh="profileChanged", back=return_url(v.challenge))
+
+
+def after_change_email(v: stepup.Verified):
+    # To the old address: the new one is not proven, and the old owner must hear of it.
+    notify(v.subject, gettext("Your email address was changed"), "email/email_changed.txt",
+           to=v.result["old"], actor=v.challenge.actor,
+           for_member=v.challenge.actor_id != v.subject.id, new=ch.mask_email(v.result["new"]))
+    return finish_in_page(
+        gettext("Email address updated. Verify the new address to use it for codes."),
+        refresh="profileChanged", back=return_url(v.challenge))
+
+
+def after_verify_email(v: stepup.Verified):
+    audit.record("email.verified", subject=v.subject, channel=v.challenge.channel)
+    return finish_in_page(gettext("Email address verified."), refresh="profileChanged",
+                          back=return_url(v.challenge))
+
+
+def after_verify_phone(v: stepup.Verified):
+    audit.record("phone.verified", subject=v.subject, channel=v.challenge.channel)
+    return finish_in_page(gettext("Phone number verified."), refresh="profileChanged",
+                          back=return_url(v.challenge))

@@ -1,0 +1,66 @@
+"""Every step-up purpose in one table.
+
+A purpose says what the verification is called, what the code message says it is for, who
+may start it, which channels prove it, what it applies (inside the transaction that consumes
+the challenge) and what follows (after the commit). `create_app` wires the table into
+`app.extensions["purposes"]`; the engine looks purposes up there, and an unknown purpose is
+a 404, never a KeyError.
+
+Adding a purpose: write its applier and after-hook in the feature's `effects.py`, add one
+entry below, and start it with `verify.responses.start_modal` (or `begin_change`).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..security import N_, stepup
+from ..team import effects as team
+from ..twofactor import effects as twofactor
+from . import effects, engine
+
+
+@dataclass(frozen=True)
+class Purpose:
+    name: str
+    title: str  # heading of the verification (msgid)
+    text: str  # completes "Use it to …" in the code message (msgid)
+    starter: str  # "self": the person for their own account; "admin": a team admin
+    channels: str  # which channels prove it (security/channels.py eligible_channels)
+    apply: Callable[..., dict]
+    after: Callable[[stepup.Verified], object]
+
+
+TRUSTED = "the account's verified email, verified phone or authenticator app"
+
+TABLE = {p.name: p for p in (
+    Purpose("login", engine.CHOOSE, N_("sign in to Aesthetix CRM"), "self",
+            "the account's email (it proves the address), verified phone, authenticator app, "
+            "backup codes", effects.apply_login, effects.after_login),
+    Purpose("verify_email", N_("Verify your email"), N_("verify your email address"), "self",
+            "the address being verified", effects.apply_verify_email,
+            effects.after_verify_email),
+    Purpose("verify_phone", N_("Verify your phone"), N_("verify your phone number"), "self",
+            "the number being verified", effects.apply_verify_phone,
+            effects.after_verify_phone),
+    Purpose("change_phone", engine.CHOOSE, N_("confirm a phone number change"), "self or admin",
+            TRUSTED + " (never the new number)", effects.apply_change_phone,
+            effects.after_change_phone),
+    Purpose("change_email", engine.CHOOSE, N_("confirm an email address change"), "self",
+            TRUSTED + " (never the new address)", effects.apply_change_email,
+            effects.after_change_email),
+    Purpose("enable_totp", engine.VERIFY_ITS_YOU, N_("add an authenticator app"), "self",
+            TRUSTED, twofactor.apply_enable, twofactor.after_enable),
+    Purpose("regenerate_backup_codes", engine.VERIFY_ITS_YOU, N_("create new backup codes"),
+            "self", TRUSTED, twofactor.apply_regenerate, twofactor.after_regenerate),
+    Purpose("disable_totp", engine.VERIFY_ITS_YOU, N_("remove your authenticator app"), "self",
+            TRUSTED, twofactor.apply_disable, twofactor.after_disable),
+    Purpose("reset_member_2fa", engine.VERIFY_ITS_YOU, N_("reset two-factor authentication"),
+            "admin (verifies themself)", TRUSTED + " of the admin", team.apply_reset_member_2fa,
+            team.after_reset_member_2fa),
+)}
+
+
+def init_app(app) -> None:
+    """Wire the table and the code checks of the channels that are not sent."""
+    app.extensions["purposes"] = TABLE
+    app.extensions["code_checks"] = twofactor.CHECKS

@@ -1,0 +1,152 @@
+"""What the person sees around a verification: the steps, the modal, messages, the way back.
+
+Shared by every blueprint that starts a verification (profile, team, two-factor), so no
+blueprint imports another blueprint's routes.
+"""
+
+from flask import current_app, flash, redirect, request, url_for
+from flask_babel import gettext
+
+from .. import audit
+from ..forms import CodeForm, EmptyForm
+from ..models import Challenge, utcnow
+from ..security import N_, stepup
+from ..security import channels as ch
+from ..web import fragment, is_htmx, page_or_fragment, trigger
+from . import engine
+
+
+def return_url(c: Challenge) -> str:
+    """Where Cancel and Close lead: the page the verification was started from."""
+    if c.purpose == "login":
+        return url_for("auth.login")
+    if c.actor_id != c.subject_id:
+        return url_for("team.member", user_id=c.subject_id)
+    if c.purpose == "reset_member_2fa":  # the admin verifies themself for a member
+        return url_for("team.member", user_id=c.data["member_id"])
+    return url_for("profile.show")
+
+
+def step_context(c: Challenge, *, step=None, error=None, message=None):
+    now = utcnow()
+    subject = c.subject
+    pol = engine.policy()
+    purpose = engine.purpose(c.purpose)
+    backups = c.purpose == "login" and engine.has_backup_codes(subject)
+    options = [ch.option(subject, name, translate=gettext)
+               for name in ch.eligible_channels(subject, c.purpose, has_backup_codes=backups)]
+    if step is None:
+        if not stepup.is_open(c, now) or c.attempts >= pol.max_attempts:
+            step = "closed"
+        elif c.channel is None or request.args.get("choose"):
+            step = "choose"
+        else:
+            step = "code"
+    resend_in = None
+    if step == "code" and c.channel in stepup.SENT_CHANNELS:
+        ready = stepup.can_resend_at(c, pol)
+        resend_in = None if ready is None else max(0, int((ready - now).total_seconds()))
+    return {
+        "challenge": c,
+        "subject": subject,
+        "for_member": c.actor_id != c.subject_id,
+        "options": options,
+        "step": step,
+        "error": error,
+        "message": message,
+        "resend_in": resend_in,
+        "can_resend": stepup.can_resend_at(c, pol) is not None,
+        "masked": (ch.mask_email(c.destination) if c.channel == "email"
+                   else ch.mask_phone(c.destination)),
+        "return_url": return_url(c),
+        "purpose_title": gettext(purpose.title),
+        # Sign-in and contact changes ask "Choose how to verify" first, then "Enter your code".
+        "generic_title": purpose.title == engine.CHOOSE,
+        "form": EmptyForm(),
+        "code_form": CodeForm(formdata=None),
+    }
+
+
+def render_step(c: Challenge, status: int = 200, **kw):
+    return page_or_fragment("verify/page.html", "partials/verify/step.html", status,
+                            **step_context(c, **kw))
+
+
+def to_modal(response):
+    """An answer to a form elsewhere on the page that opens the modal instead."""
+    response.headers["HX-Retarget"] = "#modal"
+    response.headers["HX-Reswap"] = "innerHTML"
+    return response
+
+
+def open_modal(c: Challenge, status: int = 200, **kw):
+    """First step of a step-up started from a page: the modal for htmx, the page otherwise."""
+    if not is_htmx():
+        return redirect(url_for("verify.show", cid=c.id), 303)
+    return to_modal(fragment("partials/verify/modal.html", status, **step_context(c, **kw)))
+
+
+def message_modal(title: str, message: str, status: int, *, back: str, help: str | None = None):
+    """A modal (or page) that only explains: no channel, limit reached.
+
+    `title` is the English msgid (marked with N_), translated here; `message` comes
+    translated; `help` names a help paragraph of partials/verify/message.html.
+    """
+    template = "partials/verify/message_modal.html" if is_htmx() else "verify/message.html"
+    response = fragment(template, status, title=gettext(title), message=message, back=back,
+                        help=help)
+    return to_modal(response) if is_htmx() else response
+
+
+def finish_in_page(message: str, *, refresh: str, back: str):
+    """Close the modal, refresh a page section, show a toast; or 303 back without JavaScript."""
+    if not is_htmx():
+        flash(message, "success")
+        return redirect(back, 303)
+    response = fragment("partials/empty.html")
+    return trigger(response, closeModal=True, toast={"message": message, "level": "success"},
+                   **{refresh: True})
+
+
+def start_modal(subject, actor, purpose: str, payload: dict, *, back: str,
+                no_channel_title: str = N_("No way to verify it's you")):
+    """Start a verification and open its modal, or explain why there is no way to verify."""
+    try:
+        c = engine.start(subject, actor, purpose, payload)
+    except stepup.NoChannel as exc:
+        return message_modal(no_channel_title, exc.text(gettext), 409, back=back,
+                             help="no-channel")
+    return open_modal(c)
+
+
+def begin_change(subject, actor, purpose: str, payload: dict, *, back: str):
+    """Start a phone/email change: eligibility first, then the daily cap, then the challenge."""
+    now = utcnow()
+    if not ch.eligible_channels(subject, purpose):
+        return message_modal(N_("No way to verify this change"),
+                             stepup.no_channel_message(subject, purpose, actor, gettext), 409,
+                             back=back, help="no-channel")
+    allowed, reset = engine.take_change_attempt(subject, now)
+    if not allowed:
+        audit.record("change.limited", subject=subject, actor=actor, outcome="limited",
+                     purpose=purpose)
+        limit = current_app.config["DAILY_CHANGE_LIMIT"]
+        hours, rest = divmod(int((reset - now).total_seconds()), 3600)
+        if actor.id != subject.id:
+            text = gettext(
+                "You've reached the limit of %(limit)s phone or email change attempts per day "
+                "for this member's profile. It resets at midnight UTC (in %(hours)s h "
+                "%(minutes)s min). If you didn't make these attempts, check whether someone "
+                "else, such as an admin, changed the profile today.",
+                limit=limit, hours=hours, minutes=rest // 60)
+        else:
+            text = gettext(
+                "You've reached the limit of %(limit)s phone or email change attempts per day "
+                "for your profile. It resets at midnight UTC (in %(hours)s h %(minutes)s min). "
+                "If you didn't make these attempts, check whether someone else, such as an "
+                "admin, changed the profile today.",
+                limit=limit, hours=hours, minutes=rest // 60)
+        response = message_modal(N_("Daily limit reached"), text, 429, back=back, help="limit")
+        response.headers["Retry-After"] = str(int((reset - now).total_seconds()))
+        return response
+    return open_modal(engine.start(subject, actor, purpose, payload, now=now))
