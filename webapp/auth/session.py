@@ -53,13 +53,19 @@ def sign_in(user: User, *, channel: str | None) -> None:
     record("login.succeeded", subject=user, actor=user, channel=channel)
 
 
-def close_verifications(user: User, now) -> int:
-    """Verifications a person started die with a sign-out or a password change (SU-4)."""
+def close_verifications(user: User, now, *, sign_ins: bool = False) -> int:
+    """Verifications a person started die with a sign-out or a password change (SU-4).
+
+    A password change (`sign_ins=True`) also closes every verification about the account,
+    sign-ins waiting for their second step included: a sign-in started with the old
+    password cannot be finished after the change (S-9).
+    """
+    if sign_ins:
+        whose = (Challenge.actor == user) | (Challenge.subject == user)
+    else:
+        whose = (Challenge.actor == user) & (Challenge.purpose != "login")
     return (Challenge.update(cancelled_at=now)
-            .where((Challenge.actor == user)
-                   & (Challenge.purpose != "login")
-                   & Challenge.consumed_at.is_null()
-                   & Challenge.cancelled_at.is_null())
+            .where(whose & Challenge.consumed_at.is_null() & Challenge.cancelled_at.is_null())
             .execute())
 
 
@@ -84,7 +90,7 @@ def sign_out_other_sessions(user: User) -> int:
 def rotate_sessions(user: User) -> None:
     """Sign out every session of the user, then give this browser a fresh one."""
     UserSession.revoke_all(user, utcnow())
-    close_verifications(user, utcnow())
+    close_verifications(user, utcnow(), sign_ins=True)
     start_session(user)
 
 
