@@ -166,8 +166,11 @@ def _wait_workers(log_path, count, timeout=30.0):
 
 
 @pytest.fixture(scope="module")
-def gunicorn_server(tmp_path_factory):
-    """`gunicorn -w 4` on a free loopback port, a fresh PostgreSQL database seeded by the CLI."""
+def gunicorn_server(tmp_path_factory, request):
+    """`gunicorn -w 4` on a free loopback port, a fresh PostgreSQL database seeded by the CLI.
+
+    A test module may set `SERVER_ENV` (a dict) to override settings for its server.
+    """
     import psycopg2
     import redis
 
@@ -197,6 +200,12 @@ def gunicorn_server(tmp_path_factory):
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "GUNICORN_ACCESS_LOG": "",
+        # These tests sign the same people in many times: the code-sending limits are lifted
+        # unless a module tests them (test_s5_sending_limits.py keeps the defaults).
+        "CODE_SENDS_PER_DESTINATION": "10000 per hour",
+        "CODE_SENDS_PER_ACCOUNT": "10000 per hour",
+        "CODE_SENDS_PER_IP": "10000 per hour",
+        **getattr(request.module, "SERVER_ENV", {}),
     }
     env.pop("AESTHETIX_ENV", None)
     _flask(env, "init-db")

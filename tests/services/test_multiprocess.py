@@ -137,6 +137,15 @@ def _enable_authenticator(server, email):
     from twofactor.helpers import codes_in, next_code, secret_in, token_in
 
     client = server.signin(email)
+    # Adding a factor is a step-up: "Setup", an email code, then the QR code.
+    token = client.token("/settings/profile")
+    r = client.post("/settings/profile/2fa/setup/start", {"csrf_token": token})
+    assert r.status == 303, r.text[:500]
+    verify = urllib.parse.urlsplit(r.headers["Location"]).path
+    r = client.post(verify + "/channel", {"channel": "email", "csrf_token": token})
+    assert r.status == 303, r.text[:500]
+    r = client.post(verify + "/code", {"code": server.last_code(email), "csrf_token": token})
+    assert r.status == 303 and r.headers["Location"].endswith("/2fa/setup"), r.text[:500]
     page = client.get("/settings/profile/2fa/setup").text
     secret = secret_in(page)
     code, step = next_code(secret)

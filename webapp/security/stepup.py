@@ -323,9 +323,9 @@ def lock_message(until, now, translate=english) -> str:
     return translate(LOCK_MESSAGE, minutes=lock_minutes(until, now))
 
 
-def _locked(until, now) -> "Locked":
+def _locked(until, now, **info) -> "Locked":
     return Locked(LOCK_MESSAGE, {"minutes": lock_minutes(until, now)},
-                  retry_after=max(1, int((until - now).total_seconds())))
+                  retry_after=max(1, int((until - now).total_seconds())), **info)
 
 
 def _failures(user: User, method: str):
@@ -392,7 +392,7 @@ def settle_failure(user: User, method: str, count: int, *, now, policy: Policy,
                    .execute()) == 1
     if just_locked and on_lock:
         on_lock(user, method)
-    raise _locked(until, now)
+    raise _locked(until, now, compared=True)
 
 
 def checked(user: User, method: str, compare: Callable[[], bool], *, now, policy: Policy,
@@ -473,9 +473,9 @@ def verify(c: Challenge, raw_code, *, now, policy: Policy, key: bytes,
 
     try:
         ok = checked(subject, method, compare, now=now, policy=policy, on_lock=on_lock)
-    except Locked:
-        if on_fail:
-            on_fail(c, "locked")
+    except Locked as exc:
+        if on_fail:  # a wrong code that spent the last slot, or no slot at all
+            on_fail(c, "wrong_code" if exc.info.get("compared") else "locked")
         raise
     if not ok:
         if on_fail:
