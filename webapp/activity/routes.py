@@ -14,6 +14,7 @@ from flask_babel import gettext
 from flask_login import current_user, login_required
 from peewee import JOIN
 
+from ..ids import id_arg
 from ..models import AuditEvent, Membership, User
 from ..team import authz
 from ..web import page_or_fragment
@@ -113,7 +114,7 @@ def events_query(organization_id, filters: Filters, before=None, limit=PAGE_SIZE
 
 
 def _before():
-    value = request.args.get("before", type=int)
+    value = id_arg("before")
     return value if value and value > 0 else None
 
 
