@@ -3,6 +3,7 @@
 import pytest
 from conftest import HTMX, post, signin
 
+from webapp import config as settings
 from webapp.ids import MAX_ID
 
 # --- S-10.1 ids past 64 bits are a 404 (path) or a clear 400 (query), never a 500 ----------
@@ -72,3 +73,72 @@ def test_s10_1_export_never_fails_on_a_huge_before(owner):
     # The export walks every page itself and takes no `before` from the link.
     r = owner.get("/settings/activity/export.csv", query_string={"before": "9" * 30})
     assert r.status_code == 200 and "login.succeeded" in r.get_data(as_text=True)
+
+
+# --- S-10.2 production refuses the outbox backends; `make serve` says what it runs ---------
+
+
+def production(**overrides):
+    return {**settings.DEFAULTS, "ENV_NAME": "production", "SECRET_KEY": "p" * 48,
+            "MAIL_BACKEND": "smtp", "SMS_BACKEND": "webhook", **overrides}
+
+
+@pytest.mark.parametrize("outbox", [
+    {"MAIL_BACKEND": "outbox"}, {"SMS_BACKEND": "outbox"},
+    {"MAIL_BACKEND": "outbox", "SMS_BACKEND": "outbox"},
+])
+def test_s10_2_production_refuses_an_outbox_backend(tmp_path, outbox):
+    with pytest.raises(settings.ConfigError) as refused:
+        settings.finish(production(**outbox), tmp_path)
+    message = str(refused.value)
+    for name in outbox:
+        assert f"{name}=outbox" in message
+    assert "plain text" in message and "ALLOW_OUTBOX_IN_PRODUCTION=1" in message
+
+
+def test_s10_2_production_with_the_default_backends_does_not_start(monkeypatch, tmp_path):
+    from webapp import create_app
+
+    monkeypatch.setenv("AESTHETIX_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "p" * 48)
+    for name in ("MAIL_BACKEND", "SMS_BACKEND", "ALLOW_OUTBOX_IN_PRODUCTION"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(settings.ConfigError, match="MAIL_BACKEND=outbox and SMS_BACKEND=outbox"):
+        create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}"})
+
+
+def test_s10_2_the_outbox_in_production_needs_an_explicit_opt_in(tmp_path):
+    assert settings.DEFAULTS["ALLOW_OUTBOX_IN_PRODUCTION"] is False
+    allowed = settings.from_environment({"ALLOW_OUTBOX_IN_PRODUCTION": "1"})
+    assert allowed == {"ALLOW_OUTBOX_IN_PRODUCTION": True}
+    config = production(MAIL_BACKEND="outbox", SMS_BACKEND="outbox", **allowed)
+    settings.finish(config, tmp_path)
+    assert config["DEV_OUTBOX"] is False  # the page showing the codes stays off regardless
+    settings.finish(production(), tmp_path)  # real backends need no opt-in
+    settings.finish({**settings.DEFAULTS, "SECRET_KEY": "d" * 48}, tmp_path)  # development
+
+
+def test_s10_2_describe_prints_the_mode_storage_and_backends(app):
+    out = app.test_cli_runner().invoke(args=["describe"]).output
+    assert "development mode" in out
+    assert "database:    sqlite" in out and "rate limits: memory" in out
+    assert "mail:        outbox" in out and "SMS:         outbox" in out
+
+
+def test_s10_2_describe_never_prints_credentials():
+    lines = "\n".join(settings.describe(production(
+        DATABASE_URL="postgresql://aesthetix:db-pass@db.internal:5432/aesthetix",
+        RATELIMIT_STORAGE_URI="redis://:redis-pass@redis.internal:6379/0",
+        MAIL_SERVER="smtp.example.com", MAIL_PORT=587, MAIL_PASSWORD="mail-pass",
+        SMS_WEBHOOK_URL="https://hook:hook-pass@sms.internal/send?token=tok-pass")))
+    assert "production mode" in lines
+    assert "postgresql (db.internal:5432/aesthetix)" in lines
+    assert "redis (redis.internal:6379/0)" in lines
+    assert "smtp (smtp.example.com:587)" in lines and "webhook (sms.internal/send)" in lines
+    assert "pass" not in lines
+
+
+def test_s10_2_make_serve_describes_before_it_serves():
+    makefile = (settings.ROOT / "Makefile").read_text()
+    serve = makefile.split("\nserve:", 1)[1].split("\n\n", 1)[0]
+    assert serve.index("describe") < serve.index("gunicorn")
