@@ -87,9 +87,17 @@ class ConfigError(RuntimeError):
     """The configuration cannot run safely."""
 
 
+def private_dir(path: Path) -> Path:
+    """instance/ holds the secret key and the SQLite database: readable by the owner only."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # mkdir's mode is reduced by the umask and skipped when the directory exists already.
+    path.chmod(0o700)
+    return path
+
+
 def dev_secret_key(instance: Path) -> str:
     """A development key made once and kept in instance/ so sessions survive restarts."""
-    instance.mkdir(parents=True, exist_ok=True)
+    private_dir(instance)
     path = instance / "secret_key"
     if not path.exists():
         path.write_text(secrets.token_urlsafe(48))

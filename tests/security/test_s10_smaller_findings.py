@@ -1,9 +1,14 @@
 """S-10, the smaller findings of the second security round: one section per item."""
 
+import os
+import stat
+from pathlib import Path
+
 import pytest
 from conftest import HTMX, post, signin
 
 from webapp import config as settings
+from webapp.extensions import db
 from webapp.ids import MAX_ID
 
 # --- S-10.1 ids past 64 bits are a 404 (path) or a clear 400 (query), never a 500 ----------
@@ -142,3 +147,65 @@ def test_s10_2_make_serve_describes_before_it_serves():
     makefile = (settings.ROOT / "Makefile").read_text()
     serve = makefile.split("\nserve:", 1)[1].split("\n\n", 1)[0]
     assert serve.index("describe") < serve.index("gunicorn")
+
+
+# --- S-10.3 instance/ and the SQLite files are readable by the owner only ------------------
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def sqlite_app(url):
+    """An app on its own SQLite file, schema applied; the pool stays open (so does the WAL)."""
+    from webapp import create_app
+    from webapp.db import migrate
+
+    app = create_app({"TESTING": True, "SECRET_KEY": "m" * 48, "DATABASE_URL": url})
+    with app.app_context():
+        migrate()
+    return app, db.obj
+
+
+@pytest.fixture
+def umask_022():
+    """The usual umask, under which files are created world-readable unless asked otherwise."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def test_s10_3_instance_directory_is_owner_only(tmp_path, umask_022):
+    made = tmp_path / "instance"
+    settings.dev_secret_key(made)
+    assert mode(made) == 0o700 and mode(made / "secret_key") == 0o600
+    older = tmp_path / "older"
+    older.mkdir(mode=0o755)
+    settings.dev_secret_key(older)  # an instance/ from before the fix is tightened
+    assert mode(older) == 0o700
+
+
+def test_s10_3_sqlite_database_and_side_files_are_owner_only(tmp_path, umask_022):
+    database = tmp_path / "instance" / "app.db"
+    app, pool = sqlite_app(f"sqlite:///{database}")
+    try:
+        side_files = [Path(f"{database}-wal"), Path(f"{database}-shm")]
+        assert all(p.exists() for p in side_files)  # WAL mode, a connection in the pool
+        assert mode(database.parent) == 0o700
+        assert [mode(p) for p in [database, *side_files]] == [0o600] * 3
+        # Files left readable by an older version are tightened by the next start.
+        for p in [database, *side_files]:
+            p.chmod(0o644)
+        _, again = sqlite_app(f"sqlite:///{database}")
+        again.close_all()
+        assert [mode(p) for p in [database, *side_files]] == [0o600] * 3
+    finally:
+        pool.close_all()
+
+
+def test_s10_3_an_existing_directory_outside_instance_keeps_its_mode(tmp_path, umask_022):
+    shared = tmp_path / "srv"
+    shared.mkdir(mode=0o755)
+    _, pool = sqlite_app(f"sqlite:///{shared / 'app.db'}")
+    pool.close_all()
+    assert mode(shared) == 0o755 and mode(shared / "app.db") == 0o600
