@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 from conftest import HTMX, post, signin
 
+from security.test_headers import get_paths
 from webapp import config as settings
 from webapp.extensions import db
 from webapp.ids import MAX_ID
+from webapp.models import User
 
 # --- S-10.1 ids past 64 bits are a 404 (path) or a clear 400 (query), never a 500 ----------
 
@@ -209,3 +211,34 @@ def test_s10_3_an_existing_directory_outside_instance_keeps_its_mode(tmp_path, u
     _, pool = sqlite_app(f"sqlite:///{shared / 'app.db'}")
     pool.close_all()
     assert mode(shared) == 0o755 and mode(shared / "app.db") == 0o600
+
+
+# --- S-10.4 Permissions-Policy and Cross-Origin-Opener-Policy on every answer --------------
+
+
+def policy(r) -> dict:
+    directives = [d.strip() for d in r.headers.get("Permissions-Policy", "").split(",") if d]
+    return dict(d.split("=", 1) for d in directives)
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "fragment"])
+def test_s10_4_every_answer_denies_unused_features_and_isolates_its_window(app, owner, htmx):
+    with db.connection_context():
+        member_id = User.by_email("member@example.com").id
+    answers = [owner.get(path, headers=HTMX if htmx else {})
+               for path in get_paths(app, member_id) + ["/nope", "/static/js/app.js"]]
+    answers.append(app.test_client().get("/settings/profile"))  # signed out: a redirect
+    for r in answers:
+        where = (r.request.path, r.status_code)
+        allowed = policy(r)
+        for feature in ("camera", "microphone", "geolocation", "payment", "usb", "serial",
+                        "hid", "display-capture", "xr-spatial-tracking"):
+            assert allowed.get(feature) == "()", (where, feature)
+        assert r.headers.get("Cross-Origin-Opener-Policy") == "same-origin", where
+
+
+def test_s10_4_only_webauthn_is_allowed_and_only_for_this_origin(client):
+    allowed = policy(client.get("/login"))
+    granted = {name: value for name, value in allowed.items() if value != "()"}
+    assert granted == {"publickey-credentials-get": "(self)",
+                       "publickey-credentials-create": "(self)"}
