@@ -1,5 +1,7 @@
 """S-10, the smaller findings of the second security round: one section per item."""
 
+import csv
+import io
 import os
 import stat
 from pathlib import Path
@@ -11,7 +13,7 @@ from security.test_headers import get_paths
 from webapp import config as settings
 from webapp.extensions import db
 from webapp.ids import MAX_ID
-from webapp.models import User
+from webapp.models import AuditEvent, Membership, User
 
 # --- S-10.1 ids past 64 bits are a 404 (path) or a clear 400 (query), never a 500 ----------
 
@@ -242,3 +244,21 @@ def test_s10_4_only_webauthn_is_allowed_and_only_for_this_origin(client):
     granted = {name: value for name, value in allowed.items() if value != "()"}
     assert granted == {"publickey-credentials-get": "(self)",
                        "publickey-credentials-create": "(self)"}
+
+
+# --- S-10.5 the CSV export neutralises cells that start with ";" ---------------------------
+
+
+def export_rows(client, query=""):
+    r = client.get("/settings/activity/export.csv" + query)
+    assert r.status_code == 200
+    return list(csv.reader(io.StringIO(r.get_data(as_text=True))))
+
+
+def test_s10_5_csv_cells_starting_with_a_semicolon_are_text(owner, dbconn):
+    casey = User.by_email("casey@example.com")
+    AuditEvent.create(organization=Membership.get(Membership.user == casey.id).organization_id,
+                      subject=casey, actor=casey, event="login.failed", ip=";1.2.3.4",
+                      user_agent=';=HYPERLINK("http://evil.example")')
+    row = next(r for r in export_rows(owner, "?event=login.failed") if r[3] == casey.email)
+    assert row[6] == "';1.2.3.4" and row[7] == "';=HYPERLINK(\"http://evil.example\")"

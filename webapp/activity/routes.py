@@ -148,7 +148,8 @@ def _cell(value) -> str:
     """A CSV cell a spreadsheet won't run as a formula."""
     text = "" if value is None else str(value)
     text = text.replace("\r", " ").replace("\n", " ")
-    if text[:1] in ("=", "+", "-", "@", "\t"):
+    # ";" too (S-10.5): the list separator in many locales, so no cell may open with it.
+    if text[:1] in ("=", "+", "-", "@", "\t", ";"):
         text = "'" + text
     return text
 
