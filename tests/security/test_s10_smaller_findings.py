@@ -262,3 +262,63 @@ def test_s10_5_csv_cells_starting_with_a_semicolon_are_text(owner, dbconn):
                       user_agent=';=HYPERLINK("http://evil.example")')
     row = next(r for r in export_rows(owner, "?event=login.failed") if r[3] == casey.email)
     assert row[6] == "';1.2.3.4" and row[7] == "';=HYPERLINK(\"http://evil.example\")"
+
+
+# --- S-10.6 a member's own log hides the IP and device of an admin who acted on them -------
+
+ADMIN_IP, ADMIN_AGENT = "203.0.113.9", "AdminBrowser/9.9"
+OWN_IP, OWN_AGENT = "198.51.100.7", "MemberBrowser/2.0"
+STRANGER_IP = "192.0.2.66"
+
+
+@pytest.fixture
+def events_on_the_member(dbconn):
+    """An admin's change, the member's own change and a stranger's failed sign-in."""
+    member, admin = User.by_email("member@example.com"), User.by_email("admin@example.com")
+    org = Membership.get(Membership.user == member.id).organization_id
+    for event, actor, ip, agent in (("login.failed", None, STRANGER_IP, "Stranger/1.0"),
+                                    ("password.changed", member, OWN_IP, OWN_AGENT),
+                                    ("phone.changed", admin, ADMIN_IP, ADMIN_AGENT)):
+        AuditEvent.create(organization=org, subject=member, actor=actor, event=event, ip=ip,
+                          user_agent=agent)
+    return member
+
+
+def row_of(html, event):
+    return html.split(f'data-event="{event}"', 1)[1].split("</tr>", 1)[0]
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "fragment"])
+def test_s10_6_member_sees_an_admins_change_but_not_the_admins_ip_or_device(
+        member_client, events_on_the_member, htmx):
+    headers = HTMX if htmx else {}
+    pages = [member_client.get("/settings/activity", headers=headers).get_data(as_text=True),
+             # "Older events" renders the rows partial on its own.
+             member_client.get("/settings/activity", query_string={"before": str(MAX_ID)},
+                               headers=headers).get_data(as_text=True)]
+    for html in pages:
+        admin_row = row_of(html, "phone.changed")
+        assert "admin@example.com" in admin_row and "member@example.com" in admin_row
+        assert ADMIN_IP not in html and ADMIN_AGENT not in html
+        assert OWN_IP in row_of(html, "password.changed")
+        assert OWN_AGENT in row_of(html, "password.changed")
+        assert STRANGER_IP in row_of(html, "login.failed")  # whoever tried their password
+
+
+def test_s10_6_member_export_leaves_out_the_admins_ip_and_device(member_client,
+                                                                   events_on_the_member):
+    rows = {r[1]: r for r in export_rows(member_client)[1:]}
+    assert rows["phone.changed"][2:4] == ["admin@example.com", "member@example.com"]
+    assert rows["phone.changed"][6:8] == ["", ""]
+    assert rows["password.changed"][6:8] == [OWN_IP, OWN_AGENT]
+    assert rows["login.failed"][6] == STRANGER_IP
+
+
+@pytest.mark.parametrize("who", ["owner@example.com", "admin@example.com"])
+def test_s10_6_owners_and_admins_still_see_the_ip_and_device(client, events_on_the_member, who):
+    signin(client, who)
+    html = client.get("/settings/activity").get_data(as_text=True)
+    assert ADMIN_IP in row_of(html, "phone.changed") and ADMIN_AGENT in row_of(html,
+                                                                               "phone.changed")
+    rows = {r[1]: r for r in export_rows(client, "?person=member@example.com")[1:]}
+    assert rows["phone.changed"][6:8] == [ADMIN_IP, ADMIN_AGENT]
