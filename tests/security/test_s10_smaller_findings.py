@@ -130,7 +130,10 @@ def test_s10_2_the_outbox_in_production_needs_an_explicit_opt_in(tmp_path):
 def test_s10_2_describe_prints_the_mode_storage_and_backends(app):
     out = app.test_cli_runner().invoke(args=["describe"]).output
     assert "development mode" in out
-    assert "database:    sqlite" in out and "rate limits: memory" in out
+    # sqlite and memory here; postgresql and redis in the services leg.
+    database, limiter = (app.config[k].split(":", 1)[0]
+                         for k in ("DATABASE_URL", "RATELIMIT_STORAGE_URI"))
+    assert f"database:    {database} (" in out and f"rate limits: {limiter} (" in out
     assert "mail:        outbox" in out and "SMS:         outbox" in out
 
 
@@ -227,8 +230,10 @@ def policy(r) -> dict:
 def test_s10_4_every_answer_denies_unused_features_and_isolates_its_window(app, owner, htmx):
     with db.connection_context():
         member_id = User.by_email("member@example.com").id
-    answers = [owner.get(path, headers=HTMX if htmx else {})
-               for path in get_paths(app, member_id) + ["/nope", "/static/js/app.js"]]
+    answers = []
+    for path in get_paths(app, member_id) + ["/nope", "/static/js/app.js"]:
+        answers.append(owner.get(path, headers=HTMX if htmx else {}))
+        answers[-1].close()  # the CSV export streams: end it before the next request
     answers.append(app.test_client().get("/settings/profile"))  # signed out: a redirect
     for r in answers:
         where = (r.request.path, r.status_code)
