@@ -4,11 +4,10 @@ from flask import abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required
 
-from .. import audit
+from .. import audit, ids
 from ..auth.session import start_session
 from ..db import atomic_write
 from ..forms import EmptyForm
-from ..ids import id_arg
 from ..models import BackupCode, Membership, PendingTotp, User, UserSession, utcnow
 from ..profile.routes import refuse_while_impersonating
 from ..security import N_, stepup
@@ -118,7 +117,7 @@ def index():
     """
     actor = guard_team()
     q = (request.args.get("q") or "").strip()[:SEARCH_MAX]
-    after = id_arg("after")
+    after = ids.id_arg("after")
     rows, next_after = team_page(actor, q, after)
     return page_or_fragment("team/index.html", "partials/team/rows.html",
                             rows=rows, q=q, next_after=next_after, mask_phone=ch.mask_phone,
