@@ -50,8 +50,10 @@ test-services: $(STAMP) chromium
 	$(SERVICES) $(PY) -m pytest -p no:xdist -q -m services tests/services
 
 # Production-style server: gunicorn.conf.py (WEB_CONCURRENCY, HOST, PORT; see README "Deploying").
+# `describe` prints the mode, database, limiter storage and mail/SMS backends before it starts.
 serve: $(STAMP)
 	$(FLASK) init-db
+	$(FLASK) describe
 	$(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
 
 # Load figures as ratios to a bare Flask app under the same gunicorn settings (README table).

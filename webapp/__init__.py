@@ -9,6 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import config as settings
 from . import db as database
 from .extensions import csrf, init_babel, limiter, login_manager
+from .ids import BoundedIntConverter
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
+
+    # Before any blueprint adds its routes: every `<int:...>` is bounded to a storable id.
+    app.url_map.converters["int"] = BoundedIntConverter
 
     from . import auth, health, hooks, profile, verify
     from .activity import bp as activity_bp

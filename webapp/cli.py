@@ -72,6 +72,14 @@ def register(app):
         applied = database.migrate()
         click.echo(f"Database ready ({len(applied)} migration(s) applied).")
 
+    @app.cli.command("describe")
+    def describe_command():
+        """Print the mode, database, limiter storage and mail/SMS backends in force."""
+        from .config import describe
+
+        for line in describe(current_app.config):
+            click.echo(line)
+
     @app.cli.command("seed-demo")
     def seed_demo_command():
         """Create the demo team once and print how to sign in."""

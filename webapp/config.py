@@ -3,6 +3,7 @@
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = ROOT / "instance"
@@ -25,6 +26,9 @@ DEFAULTS = {
     "SMS_BACKEND": "outbox",
     "SMS_WEBHOOK_URL": "",
     "SMS_TIMEOUT": 10,
+    # The outbox backends keep codes in plain text in the database: production refuses
+    # them unless this is set on purpose (a staging copy with no real users).
+    "ALLOW_OUTBOX_IN_PRODUCTION": False,
     "DEV_OUTBOX": False,
     "TRUSTED_PROXIES": 0,
     # Password hashing: argon2id, OWASP profile m=19 MiB, t=2, p=1.
@@ -97,9 +101,17 @@ class ConfigError(RuntimeError):
     """The configuration cannot run safely."""
 
 
+def private_dir(path: Path) -> Path:
+    """instance/ holds the secret key and the SQLite database: readable by the owner only."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # mkdir's mode is reduced by the umask and skipped when the directory exists already.
+    path.chmod(0o700)
+    return path
+
+
 def dev_secret_key(instance: Path) -> str:
     """A development key made once and kept in instance/ so sessions survive restarts."""
-    instance.mkdir(parents=True, exist_ok=True)
+    private_dir(instance)
     path = instance / "secret_key"
     if not path.exists():
         path.write_text(secrets.token_urlsafe(48))
@@ -127,6 +139,14 @@ def finish(config: dict, instance: Path) -> None:
     elif production and _is_dev_secret(config["SECRET_KEY"], instance):
         raise ConfigError("SECRET_KEY is the development key from instance/secret_key: "
                           "generate a new one for production.")
+    outboxes = [name for name in ("MAIL_BACKEND", "SMS_BACKEND") if config.get(name) == "outbox"]
+    if production and outboxes and not config.get("ALLOW_OUTBOX_IN_PRODUCTION"):
+        raise ConfigError(
+            f"{' and '.join(name + '=outbox' for name in outboxes)} in production "
+            "(AESTHETIX_ENV=production) would store sign-in and verification codes in plain "
+            "text in the database. "
+            "Set MAIL_BACKEND=smtp and SMS_BACKEND=webhook or twilio, or set "
+            "ALLOW_OUTBOX_IN_PRODUCTION=1 if that is really meant.")
     if str(config.get("RATELIMIT_STORAGE_URI", "")).startswith(("redis://", "rediss://")):
         # A dead Redis must answer fast (then the sensitive endpoints fail closed with a 503),
         # never hang a worker; errors arrive as limits.errors.StorageError.
@@ -135,3 +155,33 @@ def finish(config: dict, instance: Path) -> None:
     if production:
         config["SESSION_COOKIE_SECURE"] = True
         config["DEV_OUTBOX"] = False
+
+
+def _where(url: str) -> str:
+    """A URL without its credentials (user, password, query), for printing."""
+    parts = urlsplit(url)
+    if parts.scheme.startswith("sqlite"):
+        return parts.path.removeprefix("/") or ":memory:"
+    return (parts.hostname or "") + (f":{parts.port}" if parts.port else "") + parts.path
+
+
+def describe(config) -> list[str]:
+    """What this process runs with, one line each; never a secret (for `flask describe`)."""
+    database = str(config["DATABASE_URL"])
+    limiter = str(config["RATELIMIT_STORAGE_URI"])
+    mail, sms = config["MAIL_BACKEND"], config["SMS_BACKEND"]
+    mail_where = f" ({config['MAIL_SERVER']}:{config['MAIL_PORT']})" if mail == "smtp" else ""
+    sms_where = f" ({_where(config['SMS_WEBHOOK_URL'])})" if sms == "webhook" else ""
+    lines = [
+        f"Aesthetix CRM in {config['ENV_NAME']} mode",
+        f"  database:    {database.split(':', 1)[0]} ({_where(database)})",
+        f"  rate limits: {limiter.split(':', 1)[0]}"
+        + (f" ({_where(limiter)})" if not limiter.startswith("memory:") else " (per process)"),
+        f"  mail:        {mail}{mail_where}",
+        f"  SMS:         {sms}{sms_where}",
+    ]
+    if "outbox" in (mail, sms):
+        lines.append("  note: the outbox keeps codes in the database instead of sending them"
+                     + (" (ALLOW_OUTBOX_IN_PRODUCTION is set)"
+                        if config["ENV_NAME"] == "production" else ""))
+    return lines

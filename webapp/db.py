@@ -1,5 +1,7 @@
 """Database binding: one connection per request, SQLite pragmas, versioned migrations."""
 
+import contextlib
+import os
 from pathlib import Path
 
 from flask import g
@@ -8,6 +10,7 @@ from playhouse import db_url
 from playhouse.migrations import Runner
 from playhouse.pool import PooledSqliteDatabase
 
+from .config import INSTANCE, private_dir
 from .extensions import db
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -29,16 +32,42 @@ def connect(url: str, pool_size: int = 8):
     """
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if str(path) != ":memory:":
+            _owner_only_database(path)
         # A pooled connection may serve another thread later (never two at once).
-        return PooledSqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, timeout=10,
-                                    max_connections=pool_size, stale_timeout=300,
-                                    check_same_thread=False)
+        return _OwnerOnlySqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, timeout=10,
+                                        max_connections=pool_size, stale_timeout=300,
+                                        check_same_thread=False)
     scheme, sep, rest = url.partition("://")
     if sep and scheme in ("postgres", "postgresql"):
         return db_url.connect(f"postgresql+pool://{rest}", max_connections=pool_size,
                               stale_timeout=300, timeout=10)
     return db_url.connect(url)
+
+
+def _owner_only_database(path: Path) -> None:
+    """The SQLite file (password hashes, sessions, the outbox) and instance/: owner only.
+
+    The file is created 0o600 before SQLite opens it (SQLite would use 0o644 under the usual
+    umask) and tightened if it exists already. Only instance/ or a directory made here is
+    chmod-ed: an existing directory elsewhere (say /srv) belongs to the operator.
+    """
+    if path.parent.resolve() == INSTANCE.resolve() or not path.parent.exists():
+        private_dir(path.parent)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    path.chmod(0o600)
+
+
+class _OwnerOnlySqliteDatabase(PooledSqliteDatabase):
+    """Pooled SQLite whose -wal and -shm side files are owner-only like the database."""
+
+    def _add_conn_hooks(self, conn):
+        # Runs once per new connection, after the pragmas: WAL mode has made the side files.
+        # SQLite copies the database file's mode to them; this also tightens older ones.
+        super()._add_conn_hooks(conn)
+        for suffix in ("-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(self.database + suffix, 0o600)
 
 
 def init_app(app) -> None:

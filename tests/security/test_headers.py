@@ -131,7 +131,8 @@ def test_a18_production_cookies_are_secure(app_factory):
     """A-18 / SES-6: in production the session cookie is Secure, HttpOnly, SameSite=Lax."""
     from cryptography.fernet import Fernet
 
-    app = app_factory(ENV_NAME="production", TOTP_ENCRYPTION_KEYS=Fernet.generate_key().decode())
+    app = app_factory(ENV_NAME="production", TOTP_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+                      MAIL_BACKEND="smtp", SMS_BACKEND="webhook")
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"

@@ -156,7 +156,9 @@ def test_a_forged_forwarded_for_cannot_dodge_the_ip_limit(app_factory):
 
 
 def _production(**overrides):
-    config = {**settings.DEFAULTS, "ENV_NAME": "production", **overrides}
+    # Real delivery backends: production refuses the outbox (S-10.2).
+    config = {**settings.DEFAULTS, "ENV_NAME": "production", "MAIL_BACKEND": "smtp",
+              "SMS_BACKEND": "webhook", **overrides}
     return config
 
 

@@ -14,6 +14,7 @@ from flask_babel import gettext
 from flask_login import current_user, login_required
 from peewee import JOIN
 
+from ..ids import id_arg
 from ..models import AuditEvent, Membership, User
 from ..team import authz
 from ..web import page_or_fragment
@@ -109,8 +110,23 @@ def events_query(organization_id, filters: Filters, before=None, limit=PAGE_SIZE
     return query
 
 
+def hide_others_devices(events, organization_id):
+    """In a person's own log, blank the IP and device of anyone else who acted on them.
+
+    An admin's address and browser are the admin's, not the member's to see; the event and
+    who did it stay. Anonymous events (a stranger's failed sign-in) keep theirs: that one is
+    the member's to know. Owners and admins (the organisation view) see everything. Only the
+    objects in memory change: the log is append-only and nothing saves them back.
+    """
+    if organization_id is None:
+        for e in events:
+            if e.actor_id is not None and e.actor_id != current_user.id:
+                e.ip = e.user_agent = ""
+    return events
+
+
 def _before():
-    value = request.args.get("before", type=int)
+    value = id_arg("before")
     return value if value and value > 0 else None
 
 
@@ -124,7 +140,8 @@ def show():
     if filters.person and filters.person_id is None and organization_id is not None:
         events = []
     else:
-        events = list(events_query(organization_id, filters, before))
+        events = hide_others_devices(list(events_query(organization_id, filters, before)),
+                                     organization_id)
     more = len(events) > PAGE_SIZE
     events = events[:PAGE_SIZE]
     context = {
@@ -144,7 +161,8 @@ def _cell(value) -> str:
     """A CSV cell a spreadsheet won't run as a formula."""
     text = "" if value is None else str(value)
     text = text.replace("\r", " ").replace("\n", " ")
-    if text[:1] in ("=", "+", "-", "@", "\t"):
+    # ";" too (S-10.5): the list separator in many locales, so no cell may open with it.
+    if text[:1] in ("=", "+", "-", "@", "\t", ";"):
         text = "'" + text
     return text
 
@@ -166,7 +184,9 @@ def export():
             return
         before = None
         while True:
-            chunk = list(events_query(organization_id, filters, before, limit=EXPORT_CHUNK))
+            chunk = hide_others_devices(
+                list(events_query(organization_id, filters, before, limit=EXPORT_CHUNK)),
+                organization_id)
             if not chunk:
                 return
             buffer.seek(0)

@@ -4,7 +4,7 @@ from flask import abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required
 
-from .. import audit
+from .. import audit, ids
 from ..auth.session import start_session
 from ..db import atomic_write
 from ..forms import EmptyForm
@@ -113,7 +113,7 @@ def index():
     """
     actor = guard_team()
     q = (request.args.get("q") or "").strip()[:SEARCH_MAX]
-    after = request.args.get("after", type=int)
+    after = ids.id_arg("after")
     rows, next_after = team_page(actor, q, after)
     return page_or_fragment("team/index.html", "partials/team/rows.html",
                             rows=rows, q=q, next_after=next_after, mask_phone=ch.mask_phone,
