@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from flask import current_app, session
+from flask import after_this_request, current_app, session
 from flask_login import current_user, login_user, logout_user
 
 from ..audit import record
@@ -10,6 +10,7 @@ from ..db import atomic_write
 from ..extensions import login_manager
 from ..models import Challenge, User, UserSession, utcnow
 from ..web import client_info
+from . import devices
 
 
 @login_manager.user_loader
@@ -107,6 +108,9 @@ def sign_in(user: User, *, channel: str | None) -> None:
     now = utcnow()
     User.update(last_login_at=now).where(User.id == user.id).execute()
     record("login.succeeded", subject=user, actor=user, channel=channel)
+    # A browser that completed both steps keeps its own wrong-password allowance from now
+    # on, so a stranger locking the account's shared one does not lock this person out.
+    after_this_request(lambda response: devices.remember(response, user.email))
 
 
 def close_verifications(user: User, now) -> int:
