@@ -35,9 +35,13 @@ DEFAULTS = {
     "ARGON2_TIME_COST": 2,
     "ARGON2_MEMORY_COST": 19456,
     "ARGON2_PARALLELISM": 1,
-    # Login throttling counts failed attempts only.
+    # Wrong-password limits: each attempt is counted before the password is compared and
+    # given back when it was right. Per account applies to browsers without a device cookie
+    # for it; a browser with one gets the same number on its own key.
     "LOGIN_FAILURES_PER_ACCOUNT": "10 per 15 minutes",
     "LOGIN_FAILURES_PER_IP": "50 per 15 minutes",
+    # Wrong current passwords on "Change password", per user.
+    "PASSWORD_CHANGE_FAILURES": "10 per 15 minutes",
     # Step-up engine.
     "CODE_TTL_SECONDS": 300,
     "CODE_MAX_ATTEMPTS": 5,

@@ -11,6 +11,7 @@ from limits.errors import StorageError
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
+from .throttle import Throttled
 from .web import is_htmx, is_impersonating, real_user
 
 CSP = (
@@ -79,12 +80,15 @@ def register(app):
                                       "Reload the page and try again."))
 
     @app.errorhandler(RateLimitExceeded)
+    @app.errorhandler(Throttled)
     def rate_limited(exc):
         from .extensions import limiter
 
-        wait = None
+        # Throttled (reserve-then-check guess limits) knows its wait; decorated limits
+        # leave theirs on the limiter.
+        wait = getattr(exc, "retry_after", None)
         current = limiter.current_limit
-        if current is not None:
+        if wait is None and current is not None:
             wait = max(1, current.reset_at - int(time.time()))
         # reset_at is rounded up a second; do not let that turn 15 minutes into 16.
         minutes = max(1, ((wait or 60) - 1 + 59) // 60)

@@ -15,6 +15,7 @@ from peewee import (
     IntegerField,
     Model,
     TextField,
+    fn,
 )
 
 from .extensions import db
@@ -27,6 +28,10 @@ def utcnow() -> dt.datetime:
 
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+# The digest of a session parked under "Login as": no sha256 hex digest starts with it.
+SUSPENDED = "~"
 
 
 class BaseModel(Model):
@@ -115,6 +120,8 @@ class UserSession(BaseModel):
     token_hash = CharField(max_length=64, unique=True)
     user = ForeignKeyField(User, backref="sessions", on_delete="CASCADE")
     impersonator = ForeignKeyField(User, null=True, on_delete="CASCADE")
+    # 0008: a "Login as" row points at the admin's own session, suspended while it runs.
+    parent = ForeignKeyField("self", null=True, on_delete="CASCADE", backref="children")
     ip = CharField(max_length=64, default="")
     user_agent = CharField(max_length=255, default="")
     created_at = DateTimeField(default=utcnow)
@@ -129,18 +136,26 @@ class UserSession(BaseModel):
         indexes = ((("user", "revoked_at"), False),)
 
     @classmethod
-    def open(cls, user, *, ip, user_agent, now, lifetime, impersonator=None):
-        """Start a session row; returns (row, token)."""
+    def open(cls, user, *, ip, user_agent, now, lifetime, impersonator=None, parent=None):
+        """Start a session row; returns (row, token).
+
+        A "Login as" row never outlives the admin session it runs under (`parent`): the
+        absolute limit counts from the admin's own sign-in, however often they switch.
+        """
         token = secrets.token_urlsafe(32)
+        expires_at = now + dt.timedelta(seconds=lifetime)
+        if parent is not None:
+            expires_at = min(expires_at, parent.expires_at)
         row = cls.create(
             token_hash=token_digest(token),
             user=user,
             impersonator=impersonator,
+            parent=parent,
             ip=(ip or "")[:64],
             user_agent=(user_agent or "")[:255],
             created_at=now,
             last_seen_at=now,
-            expires_at=now + dt.timedelta(seconds=lifetime),
+            expires_at=expires_at,
         )
         return row, token
 
@@ -159,11 +174,65 @@ class UserSession(BaseModel):
         )
 
     @classmethod
+    def suspend(cls, row, now) -> bool:
+        """Park a live session while its browser uses "Login as"; False if it is no longer live.
+
+        The row keeps its created_at and expires_at for resume(); its digest becomes one no
+        token can produce (SUSPENDED is not a hex digit), so the cookie, and any copy of it,
+        stops working at once.
+        """
+        return (cls.update(token_hash=SUSPENDED + secrets.token_hex(31))
+                .where((cls.id == row.id)
+                       & cls.revoked_at.is_null()
+                       & (cls.expires_at > now))
+                .execute()) == 1
+
+    @classmethod
+    def resume(cls, row_id, user, now, *, idle_seconds: int) -> str | None:
+        """A fresh token for a suspended session that is still live, once; else None.
+
+        One conditional UPDATE: a revoke, an expiry or a second exit racing this one
+        leaves nothing to resume.
+        """
+        token = secrets.token_urlsafe(32)
+        updated = (cls.update(token_hash=token_digest(token), last_seen_at=now)
+                   .where((cls.id == row_id)
+                          & (cls.user == user)
+                          & cls.token_hash.startswith(SUSPENDED)
+                          & cls.revoked_at.is_null()
+                          & (cls.expires_at > now)
+                          & (fn.COALESCE(cls.last_seen_at, cls.created_at)
+                             > now - dt.timedelta(seconds=idle_seconds)))
+                   .execute())
+        return token if updated == 1 else None
+
+    @classmethod
     def revoke_all(cls, user, now, *, keep=None) -> int:
-        query = cls.update(revoked_at=now).where((cls.user == user) & cls.revoked_at.is_null())
+        """Every session of the user and every "Login as" the user runs; returns how many.
+
+        Counts browsers: the suspended admin sessions under the ended impersonations go too
+        (nothing could resume them) but are not counted twice.
+        """
+        return cls._revoke((cls.user == user) | (cls.impersonator == user), now, keep=keep)
+
+    @classmethod
+    def revoke_impersonations(cls, user, now) -> int:
+        """Every "Login as" the user runs or is the subject of (a role or permission change)."""
+        return cls._revoke((cls.impersonator == user)
+                           | ((cls.user == user) & cls.impersonator.is_null(False)), now)
+
+    @classmethod
+    def _revoke(cls, which, now, *, keep=None) -> int:
+        live = cls.revoked_at.is_null()
         if keep is not None:
-            query = query.where(cls.id != keep.id)
-        return query.execute()
+            which = which & (cls.id != keep.id)
+        # Parents first: an exit racing this finds its admin session already gone.
+        parents = cls.select(cls.parent).where(which & live & cls.parent.is_null(False))
+        suspended = cls.id.in_(parents) & live
+        if keep is not None:
+            suspended = suspended & (cls.id != keep.id)
+        cls.update(revoked_at=now).where(suspended).execute()
+        return cls.update(revoked_at=now).where(which & live).execute()
 
 
 class Challenge(BaseModel):

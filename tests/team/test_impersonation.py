@@ -7,7 +7,15 @@ import pytest
 from conftest import HTMX, csrf, post, signin, user
 
 from webapp.extensions import db
-from webapp.models import AuditEvent, BackupCode, PendingTotp, User, UserSession, utcnow
+from webapp.models import (
+    SUSPENDED,
+    AuditEvent,
+    BackupCode,
+    PendingTotp,
+    User,
+    UserSession,
+    utcnow,
+)
 
 
 def login_as(client, email="member@example.com", htmx=False):
@@ -41,8 +49,10 @@ def test_login_as_acts_as_the_member_with_a_banner(as_member, dbconn):
     started = AuditEvent.get(AuditEvent.event == "impersonation.started")
     assert (started.actor_id, started.subject_id) == (user("admin@example.com").id,
                                                       user("member@example.com").id)
-    # The admin's own session ended; "Return to your account" starts a fresh one.
-    assert live_sessions("admin@example.com") == []
+    # The admin's own session is suspended, not ended: the row stays for "Return to your
+    # account", but no cookie can reach it meanwhile.
+    (parked,) = live_sessions("admin@example.com")
+    assert parked.token_hash.startswith(SUSPENDED) and row.parent_id == parked.id
     # The member never signed in: "Login as" is not their sign-in.
     assert user("member@example.com").last_login_at is None
 
@@ -132,9 +142,10 @@ def test_activity_while_impersonating_names_both(as_member, dbconn):
     assert "owner@example.com" not in html
 
 
-def test_exit_returns_to_the_admins_own_fresh_session(as_member, dbconn):
+def test_exit_returns_to_the_admins_own_original_session(as_member, dbconn):
     mia_id = user("member@example.com").id
     impersonation = live_sessions("member@example.com")[-1]
+    (parked,) = live_sessions("admin@example.com")
     r = post(as_member, "/impersonation/exit", {})
     assert r.status_code == 303 and r.headers["Location"] == f"/settings/team/{mia_id}"
     html = as_member.get(r.headers["Location"]).get_data(as_text=True)
@@ -143,7 +154,8 @@ def test_exit_returns_to_the_admins_own_fresh_session(as_member, dbconn):
     with db.connection_context():
         assert UserSession.get_by_id(impersonation.id).revoked_at is not None
     (admin_session,) = live_sessions("admin@example.com")
-    assert admin_session.impersonator_id is None
+    assert admin_session.id == parked.id and admin_session.impersonator_id is None
+    assert not admin_session.token_hash.startswith(SUSPENDED)
     ended = AuditEvent.get(AuditEvent.event == "impersonation.ended")
     assert (ended.actor_id, ended.subject_id) == (user("admin@example.com").id, mia_id)
 

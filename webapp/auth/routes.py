@@ -7,35 +7,37 @@ from flask_babel import gettext
 from flask_login import current_user, login_required
 
 from ..audit import record
-from ..extensions import limiter
+from ..extensions import client_ip
 from ..models import User
 from ..security import N_, passwords
 from ..security.stepup import NoChannel
+from ..throttle import reserve
 from ..verify import engine
 from ..web import safe_next
-from . import bp
+from . import bp, devices
 from .forms import LoginForm
 from .session import end_session, pending_login
-
-
-def _account_key() -> str:
-    return "login-account:" + (request.form.get("email") or "").strip().lower()[:254]
-
-
-def _failed(response) -> bool:
-    return response.status_code == 422
-
 
 GENERIC_ERROR = N_("Incorrect email or password.")
 
 
+def _reserve_password_check(email: str):
+    """One slot per address and one per account (or per known browser), taken before the check.
+
+    :raise Throttled: either is used up (the existing 429 page, with Retry-After).
+    """
+    config = current_app.config
+    return reserve((config["LOGIN_FAILURES_PER_IP"], "login-ip", client_ip()),
+                   (config["LOGIN_FAILURES_PER_ACCOUNT"], *devices.password_key(email)))
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_FAILURES_PER_ACCOUNT"], key_func=_account_key,
-               methods=["POST"], deduct_when=_failed)
-@limiter.limit(lambda: current_app.config["LOGIN_FAILURES_PER_IP"], methods=["POST"],
-               deduct_when=_failed)
 def login():
-    """Email and password; on success the second step starts."""
+    """Email and password; on success the second step starts.
+
+    :raise 429: too many wrong passwords from this address, or for this account from a
+        browser that never signed in to it.
+    """
     if current_user.is_authenticated:
         return redirect(url_for("profile.show"))
     form = LoginForm()
@@ -43,6 +45,9 @@ def login():
     if not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
         return render_template("auth/login.html", form=form, next=next_url), status
+    # Reserve, then check: the attempt is counted before the password is compared, so a
+    # burst of parallel guesses compares no more passwords than the limit allows.
+    reservation = _reserve_password_check(form.email.data)
     params = passwords.Argon2Params.from_config(current_app.config)
     user = User.by_email(form.email.data)
     if user is None:
@@ -58,6 +63,7 @@ def login():
         record("login.failed", subject=user, actor=user, outcome="failed", step="password")
         form.password.errors = [gettext(GENERIC_ERROR)]
         return render_template("auth/login.html", form=form, next=next_url), 422
+    reservation.give_back()  # only wrong passwords count
     try:
         challenge = engine.start(user, user, "login", {})
     except NoChannel:  # pragma: no cover - login always offers the account's email

@@ -2,13 +2,15 @@
 
 import datetime as dt
 
-from flask import current_app, session
+from flask import after_this_request, current_app, session
 from flask_login import current_user, login_user, logout_user
 
 from ..audit import record
+from ..db import atomic_write
 from ..extensions import login_manager
 from ..models import Challenge, User, UserSession, utcnow
 from ..web import client_info
+from . import devices
 
 
 @login_manager.user_loader
@@ -21,11 +23,14 @@ def load_user(token: str):
     if row is None:
         return None
     last_seen = row.last_seen_at or row.created_at
+    # A "Login as" browser is also its admin's: the suspended admin session idles with it,
+    # and dies with it when it idles out (nothing else could ever resume it).
+    rows = [row.id] if row.parent_id is None else [row.id, row.parent_id]
     if (now - last_seen).total_seconds() > current_app.config["SESSION_IDLE_SECONDS"]:
-        UserSession.update(revoked_at=now).where(UserSession.id == row.id).execute()
+        UserSession.update(revoked_at=now).where(UserSession.id.in_(rows)).execute()
         return None
     if (now - last_seen).total_seconds() > 60:  # one write a minute at most, not per request
-        UserSession.update(last_seen_at=now).where(UserSession.id == row.id).execute()
+        UserSession.update(last_seen_at=now).where(UserSession.id.in_(rows)).execute()
         row.last_seen_at = now
     user = row.user
     user.session_token, user.session_row = token, row
@@ -33,17 +38,69 @@ def load_user(token: str):
     return user
 
 
-def start_session(user: User, *, impersonator: User | None = None, lifetime=None) -> None:
+def start_session(user: User, *, impersonator: User | None = None, parent=None,
+                  lifetime=None) -> None:
     """A brand-new session: planted keys are dropped and a new token is issued."""
-    session.clear()
     ip, agent = client_info()
     now = utcnow()
     row, token = UserSession.open(
-        user, ip=ip, user_agent=agent, now=now, impersonator=impersonator,
+        user, ip=ip, user_agent=agent, now=now, impersonator=impersonator, parent=parent,
         lifetime=lifetime or current_app.config["PERMANENT_SESSION_LIFETIME"],
     )
+    _log_in(user, token, row, impersonator)
+
+
+def _log_in(user: User, token: str, row, impersonator) -> None:
+    session.clear()
     user.session_token, user.session_row, user.impersonator = token, row, impersonator
     login_user(user)
+
+
+def impersonate(admin: User, member: User, lifetime: int) -> bool:
+    """"Login as": park the admin's session and open the member's under it.
+
+    False when the admin's session is no longer live. The admin's row is suspended, not
+    revoked, so "Return to your account" can resume it (same row, same absolute limit);
+    no cookie reaches it meanwhile, so a copy of the admin's cookie is useless too.
+    """
+    parent = admin.session_row
+    now = utcnow()
+    with atomic_write():
+        if parent is None or not UserSession.suspend(parent, now):
+            return False
+        ip, agent = client_info()
+        row, token = UserSession.open(member, ip=ip, user_agent=agent, now=now,
+                                      impersonator=admin, parent=parent, lifetime=lifetime)
+    _log_in(member, token, row, admin)
+    return True
+
+
+def leave_impersonation(member: User, *, allowed: bool) -> User | None:
+    """End "Login as" and resume the admin's own suspended session; never open a new one.
+
+    `allowed` is the caller's fresh check that the admin may still impersonate this member.
+    Returns the admin when their original session was still live (not revoked, not expired,
+    not idle) and is now this browser's again; otherwise the browser is signed out and the
+    suspended session is revoked with the impersonation.
+    """
+    row, admin = member.session_row, member.impersonator
+    now = utcnow()
+    token = None
+    with atomic_write():
+        UserSession.update(revoked_at=now).where(UserSession.id == row.id).execute()
+        if allowed and row.parent_id is not None:
+            token = UserSession.resume(row.parent_id, admin, now,
+                                       idle_seconds=current_app.config["SESSION_IDLE_SECONDS"])
+        if token is None and row.parent_id is not None:
+            (UserSession.update(revoked_at=now)
+             .where((UserSession.id == row.parent_id) & UserSession.revoked_at.is_null())
+             .execute())
+    logout_user()
+    session.clear()
+    if token is None:
+        return None
+    _log_in(admin, token, UserSession.get_by_id(row.parent_id), None)
+    return admin
 
 
 def sign_in(user: User, *, channel: str | None) -> None:
@@ -51,6 +108,9 @@ def sign_in(user: User, *, channel: str | None) -> None:
     now = utcnow()
     User.update(last_login_at=now).where(User.id == user.id).execute()
     record("login.succeeded", subject=user, actor=user, channel=channel)
+    # A browser that completed both steps keeps its own wrong-password allowance from now
+    # on, so a stranger locking the account's shared one does not lock this person out.
+    after_this_request(lambda response: devices.remember(response, user.email))
 
 
 def close_verifications(user: User, now, *, sign_ins: bool = False) -> int:
@@ -72,7 +132,9 @@ def close_verifications(user: User, now, *, sign_ins: bool = False) -> int:
 def end_session(user) -> None:
     row = getattr(user, "session_row", None)
     if row is not None:
-        UserSession.update(revoked_at=utcnow()).where(UserSession.id == row.id).execute()
+        # Signing out of "Login as" signs the browser out of the admin session under it too.
+        rows = [row.id] if row.parent_id is None else [row.id, row.parent_id]
+        UserSession.update(revoked_at=utcnow()).where(UserSession.id.in_(rows)).execute()
     if getattr(user, "impersonator", None) is None:
         close_verifications(user, utcnow())
     logout_user()
@@ -113,7 +175,9 @@ def unauthorized():
 
     from ..web import is_htmx, safe_next
 
-    target = url_for("auth.login", next=safe_next(request.full_path.rstrip("?"), None) or None)
+    # Only a page can be returned to: after signing in, a POST's URL would answer 405.
+    back = request.full_path.rstrip("?") if request.method == "GET" else None
+    target = url_for("auth.login", next=safe_next(back, None) or None)
     if is_htmx():
         response = make_response("", 401)
         response.headers["HX-Redirect"] = target

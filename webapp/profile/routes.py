@@ -7,7 +7,6 @@ from flask_login import current_user, login_required
 from .. import audit
 from ..auth.session import rotate_sessions, sign_out_other_sessions
 from ..db import atomic_write
-from ..extensions import limiter
 from ..forms import EmptyForm
 from ..models import Membership, User, UserSession, utcnow
 from ..security import N_, backup_codes, passwords
@@ -150,9 +149,11 @@ def _user_key() -> str:
 
 
 @bp.post("/password")
-@limiter.limit("10 per 15 minutes", key_func=_user_key, deduct_when=lambda r: r.status_code == 422)
 def change_password():
-    """Change password: current, new, confirm. Other sessions are signed out."""
+    """Change password: current, new, confirm. Other sessions are signed out.
+
+    :raise 429: too many wrong current passwords (PASSWORD_CHANGE_FAILURES).
+    """
     refuse_while_impersonating("change_password")
     user = current_user._get_current_object()
     form = PasswordForm()
@@ -165,12 +166,17 @@ def change_password():
     if not form.validate_on_submit():
         return page_or_fragment("profile/show.html", "partials/profile/password.html", 422,
                                 **_context(password_form=form))
+    from ..throttle import reserve
+
+    # Reserve, then check: parallel guesses compare no more passwords than the limit.
+    reservation = reserve((current_app.config["PASSWORD_CHANGE_FAILURES"], _user_key()))
     params = passwords.Argon2Params.from_config(current_app.config)
     current, new = form.current_password.data, form.new_password.data
     ok, _ = passwords.verify_password(user.password_hash, current, params)
     if not ok:
         audit.record("password.change_failed", subject=user, outcome="failed")
         return errors("current_password", gettext("That isn't your current password."))
+    reservation.give_back()  # only wrong current passwords count
     if new != form.confirm_password.data:
         return errors("confirm_password", gettext("The new passwords don't match."))
     problems = passwords.new_password_errors(

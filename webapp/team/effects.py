@@ -22,10 +22,11 @@ def apply_reset_member_2fa(c, subject, now) -> dict:
             N_("You can no longer reset this person's two-factor authentication."))
     member = target.user
     _, removed = remove_factor(member, now)
-    # Whoever was signed in with the old factor signs in again.
-    UserSession.revoke_all(member, now)
+    # Whoever is signed in as the member signs in again, under the new rules; that includes
+    # "Login as" sessions into the member and any the member runs.
+    signed_out = UserSession.revoke_all(member.id, now)
     audit.record("totp.disabled", subject=member, actor=subject, channel=c.channel,
-                 reset_by_admin=True, backup_codes_removed=removed)
+                 reset_by_admin=True, backup_codes_removed=removed, sessions_revoked=signed_out)
     return {"member_id": member_id}
 
 

@@ -5,7 +5,7 @@ from flask_babel import gettext
 from flask_login import current_user, login_required
 
 from .. import audit, ids
-from ..auth.session import start_session
+from ..auth.session import impersonate, leave_impersonation
 from ..db import atomic_write
 from ..forms import EmptyForm
 from ..models import Membership, User, UserSession, utcnow
@@ -222,8 +222,11 @@ def access(user_id):
     if new != old:
         with atomic_write():
             Membership.update(**new).where(Membership.id == target.id).execute()
+            # A "Login as" never runs on rights that changed: whether this person is the
+            # admin behind one or the member inside one, it ends now.
+            ended = UserSession.revoke_impersonations(target.user_id, utcnow())
             audit.record("membership.changed", subject=target.user,
-                         old=old, new=new)
+                         old=old, new=new, impersonations_ended=ended)
         for k, v in new.items():
             setattr(target, k, v)
     message = gettext("Access updated.")
@@ -260,11 +263,6 @@ def reset_2fa(user_id):
 # --- "Login as" --------------------------------------------------------------------------------
 
 
-def _revoke(row) -> None:
-    if row is not None:
-        UserSession.update(revoked_at=utcnow()).where(UserSession.id == row.id).execute()
-
-
 @bp.post("/settings/team/<int:user_id>/login-as")
 def login_as(user_id):
     """Act as the member for at most 30 minutes (never as an owner, never as oneself).
@@ -277,25 +275,44 @@ def login_as(user_id):
     if not form.validate_on_submit():
         abort(400, description=gettext("Reload the page and try again."))
     admin, member = current_user._get_current_object(), target.user
-    audit.record("impersonation.started", subject=member, actor=admin)
-    # The admin's own session ends here; "Return to your account" starts a fresh one.
-    _revoke(admin.session_row)
     lifetime = current_app.config["IMPERSONATION_SECONDS"]
-    start_session(member, impersonator=admin, lifetime=lifetime)
+    # The admin's own session is suspended, not ended: "Return to your account" resumes it.
+    if not impersonate(admin, member, lifetime):
+        abort(409, description=gettext("Your session has ended. Sign in again."))
+    audit.record("impersonation.started", subject=member, actor=admin)
     return done(gettext("You are now signed in as %(name)s.", name=member.display_name),
                 "profile.show")
 
 
 @bp.post("/impersonation/exit")
 def exit_impersonation():
-    """End "Login as" and return to the admin's own account in a fresh session."""
+    """End "Login as" and return to the admin's own session, the one "Login as" suspended.
+
+    Never a new session: when that one was revoked or expired, or the admin may no longer
+    impersonate this member, the browser is signed out and goes to the sign-in page.
+    """
     if not is_impersonating():
         return redirect(url_for("profile.show"), 303)
     member = current_user._get_current_object()
     admin = member.impersonator
-    audit.record("impersonation.ended", subject=member, actor=admin)
-    _revoke(member.session_row)
-    start_session(admin)
-    return done(gettext("You are back in your own account. %(name)s was signed out.",
-                        name=member.display_name),
-                "team.member", user_id=member.id)
+    # Checked again now, on current memberships: rights may have changed since "Login as".
+    actor = seat_of(admin.id)
+    allowed = authz.may_impersonate(actor, member_seat(actor, member.id))
+    resumed = leave_impersonation(member, allowed=allowed)
+    audit.record("impersonation.ended", subject=member, actor=admin,
+                 outcome="ok" if resumed else "signed_out",
+                 reason=None if resumed else ("permission" if not allowed else "session_ended"))
+    if resumed:
+        return done(gettext("You are back in your own account. %(name)s was signed out.",
+                            name=member.display_name),
+                    "team.member", user_id=member.id)
+    message = (gettext("You no longer have permission to sign in as %(name)s. Sign in again.",
+                       name=member.display_name) if not allowed else
+               gettext("Your own session ended while you were signed in as %(name)s. "
+                       "Sign in again.", name=member.display_name))
+    flash(message, "error")
+    if is_htmx():
+        response = current_app.make_response(("", 204))
+        response.headers["HX-Redirect"] = url_for("auth.login")
+        return response
+    return redirect(url_for("auth.login"), 303)
