@@ -70,36 +70,27 @@ class StepUpError(Exception):
         return translate(self.msgid, **self.params)
 
 
-class NotEligible(StepUpError):
-    status, reason = 400, "not_eligible"
+def _refusal(name: str, status: int, reason: str, doc: str) -> type[StepUpError]:
+    return type(name, (StepUpError,), {"status": status, "reason": reason, "__doc__": doc})
 
 
-class NoChannel(StepUpError):
-    status, reason = 409, "no_channel"
-
-
-class ChallengeClosed(StepUpError):
-    status, reason = 409, "closed"
-
-
-class WrongCode(StepUpError):
-    status, reason = 422, "wrong_code"
-
-
-class TooSoon(StepUpError):
-    status, reason = 429, "too_soon"
-
-
-class Locked(StepUpError):
-    status, reason = 429, "locked"
-
-
-class DeliveryFailed(StepUpError):
-    status, reason = 503, "delivery_failed"
-
-
-class Conflict(StepUpError):
-    status, reason = 409, "conflict"
+# Every refusal the engine gives: its HTTP status for the route and its name for the audit.
+NotEligible = _refusal("NotEligible", 400, "not_eligible",
+                       "A channel or step the account or the challenge does not offer.")
+NoChannel = _refusal("NoChannel", 409, "no_channel",
+                     "The account has no trusted channel for this purpose (nothing is started).")
+ChallengeClosed = _refusal("ChallengeClosed", 409, "closed",
+                           "Used, replaced, cancelled, expired or out of attempts: start again.")
+WrongCode = _refusal("WrongCode", 422, "wrong_code",
+                     "A wrong or expired code; the challenge stays open while attempts are left.")
+TooSoon = _refusal("TooSoon", 429, "too_soon",
+                   "A new code was asked for before the resend wait, or past the resends allowed.")
+Locked = _refusal("Locked", 429, "locked",
+                  "Code entry for this (account, method) is locked for a while.")
+DeliveryFailed = _refusal("DeliveryFailed", 503, "delivery_failed",
+                          "The provider did not take the message; nothing was used up.")
+Conflict = _refusal("Conflict", 409, "conflict",
+                    "The change can no longer be applied as it was asked (the state moved on).")
 
 
 @dataclass
@@ -323,7 +314,7 @@ def lock_message(until, now, translate=english) -> str:
     return translate(LOCK_MESSAGE, minutes=lock_minutes(until, now))
 
 
-def _locked(until, now, **info) -> "Locked":
+def _locked(until, now, **info) -> StepUpError:
     return Locked(LOCK_MESSAGE, {"minutes": lock_minutes(until, now)},
                   retry_after=max(1, int((until - now).total_seconds())), **info)
 

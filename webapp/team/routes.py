@@ -73,6 +73,16 @@ def guard(decision, user_id: int, action: str):
     return actor, target
 
 
+def edit_target(user_id: int, action: str):
+    """(actor's seat, member's seat, the member, the admin at the keyboard) for an edit.
+
+    :raise 403: impersonating, or no permission to edit this person.
+    :raise 404: the person isn't in the actor's organisation.
+    """
+    actor, target = guard(authz.may_edit, user_id, action)
+    return actor, target, target.user, current_user._get_current_object()
+
+
 def guard_team():
     """:raise 403: impersonating, or not an owner or admin."""
     refuse_while_impersonating("team_pages")
@@ -175,8 +185,7 @@ def update(user_id):
     :raise 404: not in the actor's organisation.
     :raise 403: no permission to edit this person.
     """
-    actor, target = guard(authz.may_edit, user_id, "edit_member")
-    member, admin = target.user, current_user._get_current_object()
+    actor, target, member, admin = edit_target(user_id, "edit_member")
     form = MemberForm()
     if not form.validate_on_submit():
         return page_or_fragment("team/member.html", "partials/team/personal.html", 422,
@@ -248,8 +257,7 @@ def reset_2fa(user_id):
     :raise 404: not in the actor's organisation.
     :raise 403: no permission to edit this person.
     """
-    actor, target = guard(authz.may_edit, user_id, "reset_2fa")
-    member, admin = target.user, current_user._get_current_object()
+    _, _, member, admin = edit_target(user_id, "reset_2fa")
     back = url_for("team.member", user_id=member.id)
     if not member.totp_secret and not backup_codes.unused(member):
         return message_modal(N_("Nothing to reset"),

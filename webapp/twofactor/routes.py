@@ -59,6 +59,16 @@ def section():
                     **section_context(current_user._get_current_object()))
 
 
+def _setup_user():
+    """(the signed-in user, None) when they may add an app, else (user, the answer why not).
+
+    :raise 403: while signed in as another person.
+    """
+    refuse_while_impersonating("setup_totp")
+    user = current_user._get_current_object()
+    return user, _cannot_start(user)
+
+
 def _cannot_start(user: User):
     """Why this account may not add an app now (an answer), or None."""
     back = url_for("profile.show")
@@ -85,9 +95,7 @@ def setup():
 
     :raise 403: while signed in as another person.
     """
-    refuse_while_impersonating("setup_totp")
-    user = current_user._get_current_object()
-    refused = _cannot_start(user)
+    user, refused = _setup_user()
     if refused:
         return refused
     pending = pending_for(user, utcnow())
@@ -105,9 +113,7 @@ def begin():
 
     :raise 403: while signed in as another person.
     """
-    refuse_while_impersonating("setup_totp")
-    user = current_user._get_current_object()
-    refused = _cannot_start(user)
+    user, refused = _setup_user()
     if refused:
         return refused
     if engine.recently_verified():
@@ -128,9 +134,7 @@ def confirm():
 
     :raise 403: while signed in as another person.
     """
-    refuse_while_impersonating("setup_totp")
-    user = current_user._get_current_object()
-    refused = _cannot_start(user)
+    user, refused = _setup_user()
     if refused:
         return refused
     now = utcnow()

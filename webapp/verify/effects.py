@@ -48,26 +48,26 @@ def apply_login(c: Challenge, subject: User, now) -> dict:
     return {}
 
 
-def apply_verify_email(c: Challenge, subject: User, now) -> dict:
-    updated = (User.update(email_verified_at=now)
-               .where((User.id == subject.id) & (User.email == c.data["email"])
-                      & (User.email == c.destination))
-               .execute())
-    if updated != 1:
-        raise stepup.Conflict(N_("Your email address changed since this code was sent. "
-                                 "Start again."))
-    return {}
+def _apply_verified(field: str, message: str):
+    """The code proved the stored address or number it was sent to, if it is still that one."""
+
+    def apply(c: Challenge, subject: User, now) -> dict:
+        column = getattr(User, field)
+        updated = (User.update({getattr(User, f"{field}_verified_at"): now})
+                   .where((User.id == subject.id) & (column == c.data[field])
+                          & (column == c.destination))
+                   .execute())
+        if updated != 1:
+            raise stepup.Conflict(message)
+        return {}
+
+    return apply
 
 
-def apply_verify_phone(c: Challenge, subject: User, now) -> dict:
-    updated = (User.update(phone_verified_at=now)
-               .where((User.id == subject.id) & (User.phone == c.data["phone"])
-                      & (User.phone == c.destination))
-               .execute())
-    if updated != 1:
-        raise stepup.Conflict(N_("Your phone number changed since this code was sent. "
-                                 "Start again."))
-    return {}
+apply_verify_email = _apply_verified(
+    "email", N_("Your email address changed since this code was sent. Start again."))
+apply_verify_phone = _apply_verified(
+    "phone", N_("Your phone number changed since this code was sent. Start again."))
 
 
 def apply_change_phone(c: Challenge, subject: User, now) -> dict:

@@ -119,6 +119,18 @@ def start_modal(subject, actor, purpose: str, payload: dict, *, back: str,
     return open_modal(c)
 
 
+LIMIT_TEXT = {
+    "member": N_("You've reached the limit of %(limit)s phone or email change attempts per day "
+                 "for this member's profile. It resets at midnight UTC (in %(hours)s h "
+                 "%(minutes)s min). If you didn't make these attempts, check whether someone "
+                 "else, such as an admin, changed the profile today."),
+    "own": N_("You've reached the limit of %(limit)s phone or email change attempts per day "
+              "for your profile. It resets at midnight UTC (in %(hours)s h %(minutes)s min). "
+              "If you didn't make these attempts, check whether someone else, such as an "
+              "admin, changed the profile today."),
+}
+
+
 def begin_change(subject, actor, purpose: str, payload: dict, *, back: str):
     """Start a phone/email change: eligibility first, then the daily cap, then the challenge."""
     now = utcnow()
@@ -132,20 +144,8 @@ def begin_change(subject, actor, purpose: str, payload: dict, *, back: str):
                      purpose=purpose)
         limit = current_app.config["DAILY_CHANGE_LIMIT"]
         hours, rest = divmod(int((reset - now).total_seconds()), 3600)
-        if actor.id != subject.id:
-            text = gettext(
-                "You've reached the limit of %(limit)s phone or email change attempts per day "
-                "for this member's profile. It resets at midnight UTC (in %(hours)s h "
-                "%(minutes)s min). If you didn't make these attempts, check whether someone "
-                "else, such as an admin, changed the profile today.",
-                limit=limit, hours=hours, minutes=rest // 60)
-        else:
-            text = gettext(
-                "You've reached the limit of %(limit)s phone or email change attempts per day "
-                "for your profile. It resets at midnight UTC (in %(hours)s h %(minutes)s min). "
-                "If you didn't make these attempts, check whether someone else, such as an "
-                "admin, changed the profile today.",
-                limit=limit, hours=hours, minutes=rest // 60)
+        text = gettext(LIMIT_TEXT["member" if actor.id != subject.id else "own"],
+                       limit=limit, hours=hours, minutes=rest // 60)
         response = message_modal(N_("Daily limit reached"), text, 429, back=back, help="limit")
         response.headers["Retry-After"] = str(int((reset - now).total_seconds()))
         return response
