@@ -13,7 +13,7 @@ from webapp import create_app
 from webapp.config import ConfigError
 from webapp.extensions import db
 from webapp.models import User
-from webapp.security import crypto, totp
+from webapp.security import crypto, totp, totp_store
 
 SEED_SHA1 = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
 SEED_SHA256 = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZA"
@@ -136,11 +136,11 @@ def test_replay_is_refused_and_older_codes_after_newer(app, dbconn):
     u = user("member@example.com")
     now = _now_for()
     code = rfc6238(secret, now)
-    assert totp.check(u, code, now, secret) == (True, "ok")
-    assert totp.check(u, code, now, secret) == (False, "replay")
+    assert totp_store.check(u, code, now, secret) == (True, "ok")
+    assert totp_store.check(u, code, now, secret) == (False, "replay")
     # The previous step's code is still inside the window but older than the one used.
-    assert totp.check(u, rfc6238(secret, now - 30), now, secret) == (False, "replay")
-    assert totp.check(u, rfc6238(secret, now + 30), now, secret) == (True, "ok")
+    assert totp_store.check(u, rfc6238(secret, now - 30), now, secret) == (False, "replay")
+    assert totp_store.check(u, rfc6238(secret, now + 30), now, secret) == (True, "ok")
     assert User.get_by_id(u.id).totp_last_step == now // 30 + 1
 
 
@@ -150,9 +150,9 @@ def test_wrong_and_malformed_codes(app, dbconn):
     now = _now_for()
     good = rfc6238(secret, now)
     bad = f"{(int(good) + 1) % 10**6:06d}"
-    assert totp.check(u, bad, now, secret) == (False, "wrong")
-    assert totp.check(u, "１２３４５６", now, secret) == (False, "format")
-    assert totp.check(u, good, now, None) == (False, "no_secret")
+    assert totp_store.check(u, bad, now, secret) == (False, "wrong")
+    assert totp_store.check(u, "１２３４５６", now, secret) == (False, "format")
+    assert totp_store.check(u, good, now, None) == (False, "no_secret")
     assert User.get_by_id(u.id).totp_last_step == 0
 
 
@@ -168,7 +168,7 @@ def test_replay_race_two_threads_one_step_exactly_one_success(app):
         # Peewee connections are per thread: each thread has its own SQLite connection.
         with db.connection_context():
             barrier.wait()
-            results.append(totp.check(User.get_by_id(u.id), code, now, secret))
+            results.append(totp_store.check(User.get_by_id(u.id), code, now, secret))
 
     threads = [threading.Thread(target=attempt) for _ in range(2)]
     for t in threads:
@@ -189,7 +189,7 @@ def test_many_threads_racing_one_code_still_one_success(app):
     def attempt():
         with db.connection_context():
             barrier.wait()
-            results.append(totp.check(User.get_by_id(u.id), code, now, secret)[0])
+            results.append(totp_store.check(User.get_by_id(u.id), code, now, secret)[0])
 
     threads = [threading.Thread(target=attempt) for _ in range(8)]
     for t in threads:

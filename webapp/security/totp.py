@@ -2,7 +2,9 @@
 
 SHA1, 6 digits, 30-second steps: what every authenticator app supports. A code is accepted
 for the current step or one step either side (RFC 6238 section 5.2), and only for a step
-strictly later than the last one accepted for the user, claimed with one conditional UPDATE.
+strictly later than the last one accepted for the user (totp_store.py claims it).
+
+Pure: imports nothing from the app.
 """
 
 import datetime as dt
@@ -12,8 +14,6 @@ import re
 from urllib.parse import quote
 
 import pyotp
-
-from ..models import User
 
 ISSUER = "Aesthetix CRM"
 DIGITS = 6
@@ -88,37 +88,3 @@ def matching_step(secret: str, code: str, now, *, window: int = WINDOW, digits: 
         if hmac.compare_digest(candidate.encode(), code.encode()) and found is None:
             found = step
     return found
-
-
-def claim_step(user_id: int, step: int) -> bool:
-    """Record `step` as used; True only for the one request that moved the counter forward.
-
-    One conditional UPDATE: two requests racing with the same code cannot both pass, and a
-    code from an earlier step (still inside the window) is refused once a later one was used.
-    """
-    updated = (User.update(totp_last_step=step)
-               .where((User.id == user_id)
-                      & (User.totp_last_step < step)
-                      & User.totp_secret.is_null(False)
-                      & User.totp_enabled_at.is_null(False))
-               .execute())
-    return updated == 1
-
-
-def check(user: User, raw_code, now, secret: str | None) -> tuple[bool, str]:
-    """Verify an app code for a user whose decrypted secret is given.
-
-    Returns (ok, reason) with reason one of "ok", "format", "no_secret", "wrong", "replay".
-    """
-    code = normalise(raw_code)
-    if code is None:
-        return False, "format"
-    if not secret:
-        return False, "no_secret"
-    step = matching_step(secret, code, now)
-    if step is None:
-        return False, "wrong"
-    if not claim_step(user.id, step):
-        return False, "replay"
-    user.totp_last_step = step
-    return True, "ok"

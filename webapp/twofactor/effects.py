@@ -16,7 +16,7 @@ from .. import audit
 from ..auth.session import sign_out_other_sessions
 from ..db import atomic_write
 from ..models import PendingTotp, User, utcnow
-from ..security import N_, backup_codes, crypto, stepup, totp
+from ..security import N_, backup_codes, crypto, stepup, totp, totp_store
 from ..verify.responses import finish_in_page, to_modal
 from ..web import fragment, is_htmx, notify, notify_phone, page_or_fragment, trigger
 
@@ -48,7 +48,8 @@ def user_secret(user: User) -> str | None:
 
 def check_totp(user: User, raw_code, now) -> bool:
     """The current code (±1 step), never one already used."""
-    ok, reason = totp.check(user, raw_code, now, user_secret(user) if user.totp_enabled else None)
+    ok, reason = totp_store.check(user, raw_code, now,
+                                  user_secret(user) if user.totp_enabled else None)
     if reason == "replay":
         audit.record("totp.replay_refused", subject=user, actor=user, outcome="refused",
                      channel="totp")
