@@ -50,6 +50,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .dev import bp as dev_bp
     from .team import bp as team_bp
     from .twofactor import bp as twofactor_bp
+    from .verify import purposes
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(profile.bp)
@@ -59,8 +60,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(team_bp)
     app.register_blueprint(twofactor_bp)
     # Every step-up purpose, declared in one table (webapp/verify/purposes.py).
-    from .verify import purposes
-
     purposes.init_app(app)
     hooks.register(app)
     register_cli(app)

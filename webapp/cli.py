@@ -7,6 +7,7 @@ from flask import current_app
 from peewee import IntegrityError
 
 from . import db as database
+from .config import describe
 from .extensions import db
 from .models import Membership, Organization, User, utcnow
 from .profile.forms import normalise_email, normalise_phone
@@ -75,8 +76,6 @@ def register(app):
     @app.cli.command("describe")
     def describe_command():
         """Print the mode, database, limiter storage and mail/SMS backends in force."""
-        from .config import describe
-
         for line in describe(current_app.config):
             click.echo(line)
 

@@ -11,6 +11,7 @@ from limits.errors import StorageError
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
+from .extensions import limiter
 from .throttle import Throttled
 from .web import is_htmx, is_impersonating, real_user
 
@@ -82,8 +83,6 @@ def register(app):
     @app.errorhandler(RateLimitExceeded)
     @app.errorhandler(Throttled)
     def rate_limited(exc):
-        from .extensions import limiter
-
         # Throttled (reserve-then-check guess limits) knows its wait; decorated limits
         # leave theirs on the limiter.
         wait = getattr(exc, "retry_after", None)

@@ -2,14 +2,22 @@
 
 import datetime as dt
 
-from flask import after_this_request, current_app, session
+from flask import (
+    after_this_request,
+    current_app,
+    make_response,
+    redirect,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_user, logout_user
 
 from ..audit import record
 from ..db import atomic_write
 from ..extensions import login_manager
 from ..models import Challenge, User, UserSession, utcnow
-from ..web import client_info
+from ..web import client_info, is_htmx, safe_next
 from . import devices
 
 
@@ -171,10 +179,6 @@ def pending_login() -> dict | None:
 @login_manager.unauthorized_handler
 def unauthorized():
     """Plain requests go to the sign-in page; htmx requests are told to go there."""
-    from flask import make_response, redirect, request, url_for
-
-    from ..web import is_htmx, safe_next
-
     # Only a page can be returned to: after signing in, a POST's URL would answer 405.
     back = request.full_path.rstrip("?") if request.method == "GET" else None
     target = url_for("auth.login", next=safe_next(back, None) or None)

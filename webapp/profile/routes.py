@@ -10,6 +10,7 @@ from ..db import atomic_write
 from ..forms import EmptyForm
 from ..models import Membership, User, UserSession, utcnow
 from ..security import N_, backup_codes, passwords
+from ..throttle import reserve
 from ..verify.responses import begin_change, start_modal
 from ..web import (
     is_htmx,
@@ -166,8 +167,6 @@ def change_password():
     if not form.validate_on_submit():
         return page_or_fragment("profile/show.html", "partials/profile/password.html", 422,
                                 **_context(password_form=form))
-    from ..throttle import reserve
-
     # Reserve, then check: parallel guesses compare no more passwords than the limit.
     reservation = reserve((current_app.config["PASSWORD_CHANGE_FAILURES"], _user_key()))
     params = passwords.Argon2Params.from_config(current_app.config)

@@ -8,10 +8,11 @@ from flask import Blueprint
 
 bp = Blueprint("twofactor", __name__, url_prefix="/settings/profile/2fa")
 
+from .effects import load_keys  # noqa: E402
+
 
 @bp.record_once
 def _load_keys(state):
-    from .effects import load_keys
 
     load_keys(state.app)
 

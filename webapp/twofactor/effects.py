@@ -19,6 +19,7 @@ from ..models import PendingTotp, User, utcnow
 from ..security import N_, backup_codes, crypto, stepup, totp, totp_store
 from ..verify.responses import finish_in_page, to_modal
 from ..web import fragment, is_htmx, notify, notify_phone, page_or_fragment, trigger
+from .forms import SetupCodeForm
 
 # --- keys ----------------------------------------------------------------------------------------
 
@@ -180,8 +181,6 @@ def qr_svg(uri: str) -> Markup:
 def setup_response(user: User, pending: PendingTotp, form=None, *, error=None, status=200,
                    first=False):
     """The QR code, the setup key and the code form: the modal after the step-up, or the page."""
-    from .forms import SetupCodeForm
-
     request.no_store = True  # the page shows a secret
     secret = crypto.decrypt(cipher(), pending.secret)
     context = {

@@ -4,7 +4,7 @@ An applier runs inside the transaction that consumes the challenge and re-checks
 change is still allowed; an after-hook runs once it committed (notices, the response).
 """
 
-from flask import session, url_for
+from flask import redirect, session, url_for
 from flask_babel import gettext
 from peewee import IntegrityError
 
@@ -126,8 +126,6 @@ def after_login(v: stepup.Verified):
         response = fragment("partials/empty.html")
         response.headers["HX-Redirect"] = target
         return response
-    from flask import redirect
-
     return redirect(target, 303)
 
 
