@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 
 from ..audit import record
 from ..extensions import limiter
-from ..models import User
+from ..models import User, utcnow
 from ..security import N_, passwords
 from ..security.stepup import NoChannel
 from ..verify import engine
@@ -67,7 +67,7 @@ def login():
     session["pending_login"] = {
         "uid": user.id,
         "cid": challenge.id,
-        "exp": (dt.datetime.now(dt.UTC)
+        "exp": (utcnow().replace(tzinfo=dt.UTC)
                 + dt.timedelta(seconds=current_app.config["LOGIN_PENDING_SECONDS"])).timestamp(),
         "next": next_url,
     }
