@@ -37,7 +37,7 @@ GENERIC_ERROR = N_("Incorrect email or password.")
 def login():
     """Email and password; on success the second step starts."""
     if current_user.is_authenticated:
-        return redirect(url_for("profile.show"))
+        return redirect(url_for("profile.show"), 303)  # also answers a POST
     form = LoginForm()
     next_url = safe_next(request.values.get("next"), url_for("profile.show"))
     if not form.validate_on_submit():
