@@ -1,5 +1,6 @@
 """Fixtures: an app per test on a temp database, clients, sign-in, and loopback mail/SMS peers."""
 
+import datetime as dt
 import json
 import os
 import re
@@ -161,6 +162,22 @@ def dbconn(app):
     """A database connection for assertions outside a request."""
     with db.connection_context():
         yield db
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The running app's clock, stopped at the real now; `clock.advance(seconds)` moves it."""
+    from webapp import models
+
+    class Clock:
+        now = models.clock()
+
+        def advance(self, seconds):
+            self.now += dt.timedelta(seconds=seconds)
+
+    stopped = Clock()
+    monkeypatch.setattr(models, "clock", lambda: stopped.now)
+    return stopped
 
 
 def csrf(client, path="/login") -> str:

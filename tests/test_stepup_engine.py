@@ -17,6 +17,11 @@ KEY = b"k" * 32
 # The documented defaults, not the running app's config: a changed default is caught here.
 POLICY = stepup.Policy.from_config(DEFAULTS)
 APPLIERS = {name: p.apply for name, p in TABLE.items()}
+SECOND = dt.timedelta(seconds=1)
+CODE_TTL = dt.timedelta(seconds=POLICY.code_ttl)
+CHALLENGE_TTL = dt.timedelta(seconds=POLICY.challenge_ttl)
+RESEND_AFTER = dt.timedelta(seconds=POLICY.resend_after)
+USER_LOCK = dt.timedelta(seconds=POLICY.user_lock)
 
 
 def test_policy_numbers_are_the_documented_ones():
@@ -146,7 +151,7 @@ def test_code_expires_after_five_minutes(member):
     c = start(member)
     code = send(c).code
     with pytest.raises(stepup.WrongCode, match="expired"):
-        verify(c, code, now=T0 + dt.timedelta(minutes=5, seconds=1))
+        verify(c, code, now=T0 + CODE_TTL + SECOND)
     assert User.get_by_id(member.id).phone == "+12025550103"
 
 
@@ -154,14 +159,14 @@ def test_challenge_closes_after_ten_minutes(member):
     c = start(member)
     send(c)
     with pytest.raises(stepup.ChallengeClosed, match="expired"):
-        verify(c, "123456", now=T0 + dt.timedelta(minutes=10))
+        verify(c, "123456", now=T0 + CHALLENGE_TTL)
 
 
 def test_five_wrong_codes_kill_the_challenge(member):
     c = start(member)
     code = send(c).code
     wrong = "000000" if code != "000000" else "111111"
-    for _ in range(4):
+    for _ in range(POLICY.max_attempts - 1):
         with pytest.raises(stepup.WrongCode):
             verify(c, wrong)
     with pytest.raises(stepup.ChallengeClosed):
@@ -193,16 +198,16 @@ def test_resend_waits_thirty_seconds_and_stops_after_three(member):
     box = Outbox()
     stepup.choose(c, "email", now=T0, policy=POLICY, key=KEY, deliver=box)
     with pytest.raises(stepup.TooSoon):
-        stepup.resend(Challenge.get_by_id(c.id), now=T0 + dt.timedelta(seconds=29),
+        stepup.resend(Challenge.get_by_id(c.id), now=T0 + RESEND_AFTER - SECOND,
                       policy=POLICY, key=KEY, deliver=box)
     now = T0
-    for _ in range(3):
-        now += dt.timedelta(seconds=30)
+    for _ in range(POLICY.max_resends):
+        now += RESEND_AFTER
         stepup.resend(Challenge.get_by_id(c.id), now=now, policy=POLICY, key=KEY, deliver=box)
     with pytest.raises(stepup.TooSoon, match="most codes"):
         stepup.resend(Challenge.get_by_id(c.id), now=now + dt.timedelta(minutes=1),
                       policy=POLICY, key=KEY, deliver=box)
-    assert len(box.sent) == 4
+    assert len(box.sent) == 1 + POLICY.max_resends
     # Only the newest code works.
     with pytest.raises(stepup.WrongCode):
         verify(c, box.sent[0].code, now=now)
@@ -226,15 +231,15 @@ def test_per_user_failures_span_challenges_and_lock(member):
     locked = []
     now, wrong = T0, 0
     with pytest.raises(stepup.Locked):
-        while wrong < 20:  # four wrong codes per challenge: no single challenge dies
+        while wrong < 2 * POLICY.user_failure_limit:  # no single challenge dies
             c = start(member, now=now)
             send(c, now=now)
-            for _ in range(4):
+            for _ in range(POLICY.max_attempts - 1):
                 wrong += 1
                 with pytest.raises(stepup.WrongCode):
                     verify(c, "999999", now=now, on_lock=lambda u, m: locked.append(m))
-            now += dt.timedelta(seconds=31)
-    assert wrong == 10
+            now += RESEND_AFTER + SECOND
+    assert wrong == POLICY.user_failure_limit
     assert locked == ["email"]
     # Locked: even the right code of a fresh challenge fails, but another method works.
     c = start(member, now=now)
@@ -245,7 +250,7 @@ def test_per_user_failures_span_challenges_and_lock(member):
     code = send(c, "sms", now=now).code
     verify(c, code, now=now)
     # After the lock the email method works again.
-    later = now + dt.timedelta(minutes=16)
+    later = now + USER_LOCK + SECOND
     c = start(member, "+12025550188", now=later)
     verify(c, send(c, now=later).code, now=later)
     assert User.get_by_id(member.id).phone == "+12025550188"
@@ -253,7 +258,7 @@ def test_per_user_failures_span_challenges_and_lock(member):
 
 def test_generating_new_codes_does_not_reset_the_failure_count(member):
     now = T0
-    for _ in range(9):
+    for _ in range(POLICY.user_failure_limit - 1):
         c = start(member, now=now)
         send(c, now=now)
         with pytest.raises(stepup.WrongCode):
@@ -301,7 +306,7 @@ def test_ten_threads_racing_one_code_apply_once(member, app):
 
 
 def test_a_locked_method_gives_no_slot(member):
-    until = T0 + dt.timedelta(minutes=15)
+    until = T0 + USER_LOCK
     assert stepup.claim_attempt(member, "email", now=T0, policy=POLICY) == 1
     CodeFailures.update(locked_until=until, failures=0).execute()
     with pytest.raises(stepup.Locked):
@@ -309,22 +314,22 @@ def test_a_locked_method_gives_no_slot(member):
     row = CodeFailures.get()
     assert row.failures == 0 and row.locked_until == until
     # Once the lock is over, counting starts again from a fresh window.
-    later = until + dt.timedelta(minutes=16)
+    later = until + dt.timedelta(seconds=POLICY.user_failure_window) + SECOND
     assert stepup.claim_attempt(member, "email", now=later, policy=POLICY) == 1
 
 
 def test_slots_are_claimed_before_comparing_and_a_right_code_gives_its_back(member):
     seen = []
-    for _ in range(9):
+    for _ in range(POLICY.user_failure_limit - 1):
         assert not stepup.checked(member, "email", lambda: seen.append(1) or False, now=T0,
                                   policy=POLICY)
     assert stepup.checked(member, "email", lambda: True, now=T0, policy=POLICY)
-    assert CodeFailures.get().failures == 9  # the right one gave its slot back
+    assert CodeFailures.get().failures == POLICY.user_failure_limit - 1  # right one gave back
     with pytest.raises(stepup.Locked):  # the tenth wrong code locks the method
         stepup.checked(member, "email", lambda: seen.append(1) or False, now=T0, policy=POLICY)
     with pytest.raises(stepup.Locked):  # and nothing is compared while locked
         stepup.checked(member, "email", lambda: seen.append(1) or True, now=T0, policy=POLICY)
-    assert len(seen) == 10
+    assert len(seen) == POLICY.user_failure_limit
 
 
 def test_parallel_comparisons_never_exceed_the_allowance(member, app):

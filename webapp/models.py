@@ -21,9 +21,14 @@ from peewee import (
 from .extensions import db
 
 
+def clock() -> dt.datetime:
+    """The real time; tests replace this one function to move the app's clock."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
 def utcnow() -> dt.datetime:
     """Naive UTC: both SQLite and PostgreSQL store it as written."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return clock()
 
 
 def token_digest(token: str) -> str:

@@ -4,6 +4,8 @@ import urllib.parse
 
 import pytest
 
+from webapp.config import DEFAULTS
+
 from .conftest import PASSWORD, WORKERS, run_parallel
 
 pytestmark = pytest.mark.services
@@ -40,6 +42,7 @@ def test_server_really_runs_several_workers(gunicorn_server):
 
 def test_daily_cap_holds_across_workers(gunicorn_server):
     """12 parallel phone-change attempts from 4 sessions: exactly 5 start a challenge."""
+    cap = DEFAULTS["DAILY_CHANGE_LIMIT"]
     server = gunicorn_server
     email = "member@example.com"
     clients = [server.signin(email) for _ in range(4)]
@@ -50,13 +53,13 @@ def test_daily_cap_holds_across_workers(gunicorn_server):
     results = run_parallel(calls)
 
     statuses = sorted(r.status for r in results)
-    assert statuses == [303] * 5 + [429] * 7, results
+    assert statuses == [303] * cap + [429] * (12 - cap), results
     limited = [r for r in results if r.status == 429]
-    assert all("limit of 5 phone or email change attempts" in r.text for r in limited)
+    assert all(f"limit of {cap} phone or email change attempts" in r.text for r in limited)
     assert all(int(r.headers["Retry-After"]) > 0 for r in limited)
     uid = _user_id(server, email)
     assert server.scalar("SELECT count(*) FROM challenge WHERE subject_id = %s "
-                         "AND purpose = 'change_phone'", uid) == 5
+                         "AND purpose = 'change_phone'", uid) == cap
     assert server.scalar("SELECT count(*) FROM audit_event WHERE subject_id = %s "
                          "AND event = 'change.limited'", uid) == 7
 
@@ -86,7 +89,7 @@ def _outcomes(results):
 def test_failure_limit_counts_the_same_in_parallel_as_in_sequence(gunicorn_server):
     """Wrong codes from 4 sessions at once lock the method after the same count as one by one."""
     server = gunicorn_server
-    limit = 10  # CODE_USER_FAILURE_LIMIT (default)
+    limit = DEFAULTS["CODE_USER_FAILURE_LIMIT"]
 
     # One by one: the 10th wrong code locks email codes for the user.
     seq_email = "casey@example.com"

@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 
 from ..audit import record
 from ..extensions import client_ip
-from ..models import User
+from ..models import User, utcnow
 from ..security import N_, passwords
 from ..security.stepup import NoChannel
 from ..throttle import reserve
@@ -39,7 +39,7 @@ def login():
         browser that never signed in to it.
     """
     if current_user.is_authenticated:
-        return redirect(url_for("profile.show"))
+        return redirect(url_for("profile.show"), 303)  # also answers a POST
     form = LoginForm()
     next_url = safe_next(request.values.get("next"), url_for("profile.show"))
     if not form.validate_on_submit():
@@ -73,7 +73,7 @@ def login():
     session["pending_login"] = {
         "uid": user.id,
         "cid": challenge.id,
-        "exp": (dt.datetime.now(dt.UTC)
+        "exp": (utcnow().replace(tzinfo=dt.UTC)
                 + dt.timedelta(seconds=current_app.config["LOGIN_PENDING_SECONDS"])).timestamp(),
         "next": next_url,
     }

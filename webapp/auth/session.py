@@ -170,7 +170,7 @@ def pending_login() -> dict | None:
     if not isinstance(pending, dict):
         return None
     expires = pending.get("exp", 0)
-    if dt.datetime.now(dt.UTC).timestamp() > expires:
+    if utcnow().replace(tzinfo=dt.UTC).timestamp() > expires:
         session.pop("pending_login", None)
         return None
     return pending
