@@ -41,7 +41,7 @@ DEFAULTS = {
     "LOGIN_FAILURES_PER_ACCOUNT": "10 per 15 minutes",
     "LOGIN_FAILURES_PER_IP": "50 per 15 minutes",
     # Wrong current passwords on "Change password", per user.
-    "PASSWORD_CHANGE_FAILURES": "10 per 15 minutes",
+    "PASSWORD_CHANGE_FAILURES": "10 per 15 minutes",  # nosec B105 - a rate, not a secret
     # Step-up engine.
     "CODE_TTL_SECONDS": 300,
     "CODE_MAX_ATTEMPTS": 5,
