@@ -126,3 +126,27 @@ def test_s5_nothing_is_sent_once_limited_even_by_another_session(app):
     assert answers == [303, 303, 429]
     assert len(outbox("sms", PHONE)) == 5
     assert user(EMAIL).phone == PHONE
+
+
+@pytest.mark.parametrize(("number", "message"), [
+    ("+1 900 555 0123", "can&#39;t receive codes"),  # premium rate
+    ("+44 909 879 0000", "can&#39;t receive codes"),
+    ("+1 202 555 0177 ext 12", "without an extension"),
+])
+def test_s5_numbers_that_cost_the_sender_are_refused(member_client, number, message):
+    from conftest import post
+
+    r = post(member_client, "/settings/profile", {"name": "Mia Member", "email": EMAIL,
+                                                  "phone": number})
+    assert r.status_code == 422 and message in r.get_data(as_text=True)
+    assert user(EMAIL).phone == PHONE
+
+
+def test_s5_a_premium_number_stored_earlier_gets_no_text(member_client):
+    from webapp.extensions import db
+    from webapp.models import User
+
+    with db.connection_context():
+        User.update(phone="+19005550123").where(User.email == EMAIL).execute()
+    r = _verify_phone_sms(member_client)
+    assert r.status_code == 400 and outbox("sms", "+19005550123") == []

@@ -13,6 +13,7 @@ from .. import audit
 from ..delivery import send_email, send_sms
 from ..extensions import limiter
 from ..models import Challenge, User, UserSession, utcnow
+from ..profile.forms import NO_CODES_TO
 from ..security import N_, backup_codes, stepup
 from ..security import channels as ch
 from ..web import client_info, is_impersonating, notify
@@ -155,16 +156,17 @@ def _take_send_slots(to: str, subject_id: int) -> None:
 
 
 def sms_region_allowed(phone: str) -> bool:
-    """SMS goes only to the countries the operator allows (SMS_ALLOWED_REGIONS, empty: all)."""
-    allowed = {r.strip().upper() for r in current_app.config["SMS_ALLOWED_REGIONS"].split(",")
-               if r.strip()}
-    if not allowed:
-        return True
+    """SMS goes only to the countries the operator allows (SMS_ALLOWED_REGIONS, empty: all),
+    and never to a premium-rate or shared-cost number (a number stored before that rule)."""
     try:
-        region = phonenumbers.region_code_for_number(phonenumbers.parse(phone, None))
+        number = phonenumbers.parse(phone, None)
     except phonenumbers.NumberParseException:
         return False
-    return region in allowed
+    if phonenumbers.number_type(number) in NO_CODES_TO:
+        return False
+    allowed = {r.strip().upper() for r in current_app.config["SMS_ALLOWED_REGIONS"].split(",")
+               if r.strip()}
+    return not allowed or phonenumbers.region_code_for_number(number) in allowed
 
 
 SMS_REGION_REFUSED = N_("We can't send text messages to this country. Choose another method.")
