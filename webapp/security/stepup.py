@@ -387,13 +387,19 @@ def settle_failure(user: User, method: str, count: int, *, now, policy: Policy,
 
 
 def checked(user: User, method: str, compare: Callable[[], bool], *, now, policy: Policy,
-            on_lock: Callable[[User, str], None] | None = None) -> bool:
+            on_lock: Callable[[User, str], None] | None = None,
+            also_claim: Callable[[], None] | None = None) -> bool:
     """Run one code comparison inside the (user, method) allowance: claim, compare, settle.
+
+    `also_claim` takes a further slot (the challenge's attempt) once this one is held; if it
+    refuses, the slot is given back.
 
     :raise Locked: no slot was free, or this wrong code used the last one.
     """
     count = claim_attempt(user, method, now=now, policy=policy)
     try:
+        if also_claim:
+            also_claim()
         ok = compare()
     except BaseException:
         give_back(user, method)
@@ -443,10 +449,6 @@ def verify(c: Challenge, raw_code, *, now, policy: Policy, key: bytes,
     method = c.channel
     if method is None:
         raise NotEligible(N_("Choose how to verify first."))
-    until = method_locked_until(subject, method, now)
-    if until:
-        raise _locked(until, now)
-    _claim_challenge_attempt(c, now, policy)
     expired = False
 
     def compare() -> bool:
@@ -463,7 +465,8 @@ def verify(c: Challenge, raw_code, *, now, policy: Policy, key: bytes,
                 and checks[method](subject, raw_code, now))
 
     try:
-        ok = checked(subject, method, compare, now=now, policy=policy, on_lock=on_lock)
+        ok = checked(subject, method, compare, now=now, policy=policy, on_lock=on_lock,
+                     also_claim=lambda: _claim_challenge_attempt(c, now, policy))
     except Locked as exc:
         if on_fail:  # a wrong code that spent the last slot, or no slot at all
             on_fail(c, "wrong_code" if exc.info.get("compared") else "locked")
