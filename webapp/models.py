@@ -186,7 +186,8 @@ class UserSession(BaseModel):
         token can produce (SUSPENDED is not a hex digit), so the cookie, and any copy of it,
         stops working at once.
         """
-        return (cls.update(token_hash=SUSPENDED + secrets.token_hex(31))
+        # The "recently verified" window ends here: it never crosses an impersonation.
+        return (cls.update(token_hash=SUSPENDED + secrets.token_hex(31), sudo_until=None)
                 .where((cls.id == row.id)
                        & cls.revoked_at.is_null()
                        & (cls.expires_at > now))

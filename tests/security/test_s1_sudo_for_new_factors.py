@@ -10,7 +10,7 @@ from twofactor.helpers import SETUP, impersonate, next_code, open_setup, rfc6238
 from security.helpers import cid_from
 from webapp.config import DEFAULTS
 from webapp.extensions import db
-from webapp.models import PendingTotp, User, UserSession, utcnow
+from webapp.models import Membership, PendingTotp, User, UserSession, utcnow
 
 EMAIL = "member@example.com"
 
@@ -168,3 +168,19 @@ def test_s1_get_shows_and_never_writes(member_client, path):
     assert no_secret_was_made()
     with db.connection_context():
         assert User.by_email(EMAIL).totp_secret is None
+
+
+def test_s1_the_window_does_not_survive_a_login_as_and_back(app):
+    """An admin verifies, uses "Login as", returns: the resumed session is asked again."""
+    admin = app.test_client()
+    signin(admin, "admin@example.com")
+    with db.connection_context():
+        Membership.update(can_edit_team_profiles=True).where(
+            Membership.user == User.by_email("admin@example.com")).execute()
+    open_setup(admin, "admin@example.com")  # the window is open
+    mia = user(EMAIL)
+    assert post(admin, f"/settings/team/{mia.id}/login-as", {},
+                token_from=f"/settings/team/{mia.id}").status_code == 303
+    assert post(admin, "/impersonation/exit", {}).status_code == 303
+    r = post(admin, SETUP + "/start", {})
+    assert r.status_code == 303 and r.headers["Location"].startswith("/verify/")
