@@ -9,6 +9,7 @@ from conftest import signin
 
 from webapp.extensions import db
 from webapp.models import Challenge, User, utcnow
+from webapp.security import channels
 from webapp.verify.purposes import TABLE
 
 WEBAPP = Path(__file__).resolve().parent.parent / "webapp"
@@ -51,7 +52,8 @@ def test_every_purpose_is_declared_once_with_its_effects(app):
                           "disable_totp", "reset_member_2fa"}
     for name, purpose in TABLE.items():
         assert purpose.name == name and callable(purpose.apply) and callable(purpose.after)
-        assert purpose.title and purpose.text and purpose.starter and purpose.channels
+        assert purpose.title and purpose.text and purpose.starters
+        assert purpose.channels in channels.RULES
 
 
 def test_an_unknown_purpose_is_a_404_not_a_500(app, client):
@@ -62,3 +64,16 @@ def test_an_unknown_purpose_is_a_404_not_a_500(app, client):
                          purpose="retired_purpose", created_at=utcnow(),
                          expires_at=utcnow().replace(year=2100))
     assert client.get("/verify/retired-purpose").status_code == 404
+
+
+def test_the_table_says_who_may_start_a_purpose(app):
+    """An admin may start a member's phone change, never a member's email change."""
+    from werkzeug.exceptions import Forbidden
+
+    from webapp.verify import engine
+
+    with app.test_request_context(), db.connection_context():
+        admin, member = User.by_email("admin@example.com"), User.by_email("member@example.com")
+        assert engine.start(member, admin, "change_phone", {"phone": "+12025550177"}).id
+        with pytest.raises(Forbidden):
+            engine.start(member, admin, "change_email", {"email": "x@example.com"})

@@ -57,20 +57,26 @@ def fake_user(email=True, phone=True, totp=False):
 def test_eligibility_for_every_combination(email, phone, totp):
     u = fake_user(email, phone, totp)
     expected = [c for c, on in (("email", email), ("sms", phone), ("totp", totp)) if on]
-    assert channels.eligible_channels(u, "change_phone") == expected
-    assert channels.eligible_channels(u, "change_email") == expected
+    assert channels.eligible_channels(u, channels.TRUSTED) == expected
+    assert channels.eligible_channels(u, channels.TRUSTED) == expected
 
 
 def test_login_offers_unverified_email_and_backup_codes():
     u = fake_user(email=False, phone=False)
-    assert channels.eligible_channels(u, "login") == ["email"]
-    assert channels.eligible_channels(u, "login", has_backup_codes=True) == ["email", "backup"]
-    assert "backup" not in channels.eligible_channels(u, "change_phone", has_backup_codes=True)
+    assert channels.eligible_channels(u, channels.SIGN_IN) == ["email"]
+    assert channels.eligible_channels(u, channels.SIGN_IN, has_backup_codes=True) == [
+        "email", "backup"]
+    assert "backup" not in channels.eligible_channels(u, channels.TRUSTED, has_backup_codes=True)
+
+
+def test_an_unknown_channel_rule_is_a_programming_error():
+    with pytest.raises(ValueError):
+        channels.eligible_channels(fake_user(), "change_phone")
 
 
 def test_unverified_phone_number_has_no_sms():
     u = fake_user(phone=False)
-    assert "sms" not in channels.eligible_channels(u, "change_email")
+    assert "sms" not in channels.eligible_channels(u, channels.TRUSTED)
 
 
 def test_masking():
@@ -84,12 +90,18 @@ def member(dbconn):
 
 
 def start(member, phone="+12025550177", now=T0, purpose="change_phone"):
-    return stepup.start(member, member, purpose, {"phone": phone}, now=now, policy=POLICY)
+    return stepup.start(member, member, purpose, {"phone": phone}, rule=TABLE[purpose].channels,
+                        now=now, policy=POLICY)
+
+
+def resend(c, now, **kw):
+    return stepup.resend(Challenge.get_by_id(c.id), rule=channels.TRUSTED, now=now, **kw)
 
 
 def send(c, channel="email", now=T0):
     box = Outbox()
-    stepup.choose(c, channel, now=now, policy=POLICY, key=KEY, deliver=box)
+    stepup.choose(c, channel, rule=channels.TRUSTED, now=now, policy=POLICY, key=KEY,
+                  deliver=box)
     return box
 
 
@@ -114,7 +126,8 @@ def test_ineligible_channel_refused_and_nothing_sent(dbconn):
     box = Outbox()
     for channel in ("sms", "totp", "backup", "carrier-pigeon"):
         with pytest.raises(stepup.NotEligible):
-            stepup.choose(c, channel, now=T0, policy=POLICY, key=KEY, deliver=box)
+            stepup.choose(c, channel, rule=channels.TRUSTED, now=T0, policy=POLICY, key=KEY,
+                          deliver=box)
     assert box.sent == []
 
 
@@ -196,16 +209,17 @@ def test_spaces_in_a_pasted_code_are_fine(member):
 def test_resend_waits_thirty_seconds_and_stops_after_three(member):
     c = start(member)
     box = Outbox()
-    stepup.choose(c, "email", now=T0, policy=POLICY, key=KEY, deliver=box)
+    stepup.choose(c, "email", rule=channels.TRUSTED, now=T0, policy=POLICY, key=KEY,
+                  deliver=box)
     with pytest.raises(stepup.TooSoon):
-        stepup.resend(Challenge.get_by_id(c.id), now=T0 + RESEND_AFTER - SECOND,
+        resend(c, now=T0 + RESEND_AFTER - SECOND,
                       policy=POLICY, key=KEY, deliver=box)
     now = T0
     for _ in range(POLICY.max_resends):
         now += RESEND_AFTER
-        stepup.resend(Challenge.get_by_id(c.id), now=now, policy=POLICY, key=KEY, deliver=box)
+        resend(c, now=now, policy=POLICY, key=KEY, deliver=box)
     with pytest.raises(stepup.TooSoon, match="most codes"):
-        stepup.resend(Challenge.get_by_id(c.id), now=now + dt.timedelta(minutes=1),
+        resend(c, now=now + dt.timedelta(minutes=1),
                       policy=POLICY, key=KEY, deliver=box)
     assert len(box.sent) == 1 + POLICY.max_resends
     # Only the newest code works.
@@ -221,7 +235,8 @@ def test_failed_delivery_consumes_nothing(member):
         raise OSError("smtp down")
 
     with pytest.raises(stepup.DeliveryFailed):
-        stepup.choose(c, "email", now=T0, policy=POLICY, key=KEY, deliver=broken)
+        stepup.choose(c, "email", rule=channels.TRUSTED, now=T0, policy=POLICY, key=KEY,
+                      deliver=broken)
     stored = Challenge.get_by_id(c.id)
     assert stored.sends == 0 and stored.code_hash is None and stored.consumed_at is None
     send(stored)  # and the user can simply try again

@@ -6,7 +6,7 @@ import threading
 from webapp.config import DEFAULTS
 from webapp.extensions import db
 from webapp.models import Challenge, User, utcnow
-from webapp.security import stepup
+from webapp.security import channels, stepup
 
 POLICY = stepup.Policy.from_config(DEFAULTS)
 
@@ -22,7 +22,7 @@ def test_s10_parallel_starts_leave_one_open_challenge(app):
             with db.connection_context():
                 barrier.wait()
                 stepup.start(member, member, "change_phone", {"phone": f"+120255501{60 + i}"},
-                             now=utcnow(), policy=POLICY)
+                             rule=channels.TRUSTED, now=utcnow(), policy=POLICY)
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(repr(exc))
 

@@ -41,21 +41,31 @@ def mask_phone(phone: str | None) -> str:
     return f"•••• {phone[-4:]}"
 
 
-def eligible_channels(user, purpose: str, *, has_backup_codes: bool = False) -> list[str]:
+# Which channels may prove a purpose (each purpose names its rule in the purpose table):
+SIGN_IN = "sign_in"  # the email (verified or not: the code proves it), phone, app, backup codes
+OWN_EMAIL = "own_email"  # the stored address being verified, and nothing else
+OWN_PHONE = "own_phone"  # the stored number being verified, and nothing else
+TRUSTED = "trusted"  # what the account already trusts: verified email, verified phone, app
+RULES = (SIGN_IN, OWN_EMAIL, OWN_PHONE, TRUSTED)
+
+
+def eligible_channels(user, rule: str, *, has_backup_codes: bool = False) -> list[str]:
     """Channels from the account as stored: a pending new number or address is never one."""
-    if purpose == "verify_email":
+    if rule not in RULES:
+        raise ValueError(f"unknown channel rule {rule!r}")
+    if rule == OWN_EMAIL:
         return ["email"] if user.email else []
-    if purpose == "verify_phone":
+    if rule == OWN_PHONE:
         return ["sms"] if user.phone else []
     channels = []
     # At sign-in the email code also proves the address, so an unverified email is offered there.
-    if user.email and (user.email_verified_at is not None or purpose == "login"):
+    if user.email and (user.email_verified_at is not None or rule == SIGN_IN):
         channels.append("email")
     if user.phone and user.phone_verified_at is not None:
         channels.append("sms")
     if user.totp_enabled:
         channels.append("totp")
-    if purpose == "login" and has_backup_codes:
+    if rule == SIGN_IN and has_backup_codes:
         channels.append("backup")
     return channels
 

@@ -114,15 +114,16 @@ def _binding(c: Challenge, channel: str, destination: str | None) -> tuple[str, 
 # --- starting and reading -------------------------------------------------------------------
 
 
-def start(subject: User, actor: User, purpose: str, payload: dict, *, now, policy: Policy,
-          has_backup_codes: bool = False, session_id: int | None = None) -> Challenge:
+def start(subject: User, actor: User, purpose: str, payload: dict, *, rule: str, now,
+          policy: Policy, has_backup_codes: bool = False,
+          session_id: int | None = None) -> Challenge:
     """Open a challenge; older open challenges of the same subject and purpose die with it.
 
-    The caller has checked that the purpose exists (the app's purpose table). Raises
-    NoChannel when the subject has no channel for this purpose (nothing is created).
+    `rule` is the purpose's channel rule (security/channels.py). Raises NoChannel when the
+    subject has no channel for it (nothing is created).
     """
-    if not ch.eligible_channels(subject, purpose, has_backup_codes=has_backup_codes):
-        raise NoChannel(_no_channel_msgid(subject, purpose, actor))
+    if not ch.eligible_channels(subject, rule, has_backup_codes=has_backup_codes):
+        raise NoChannel(_no_channel_msgid(subject, rule, actor))
     with atomic_write():
         if not is_sqlite():
             # One open challenge per subject and purpose: parallel starts queue on the
@@ -161,8 +162,8 @@ def close_others(subject_id: int, now, keep: str | None = None) -> int:
     return query.execute()
 
 
-def _no_channel_msgid(subject: User, purpose: str, actor: User | None = None) -> str:
-    if purpose == "verify_phone":
+def _no_channel_msgid(subject: User, rule: str, actor: User | None = None) -> str:
+    if rule == ch.OWN_PHONE:
         return N_("There is no phone number to verify. Add one first.")
     if actor is None or actor.id == subject.id:
         return N_("We can't verify this change: your account has no verified email, verified "
@@ -173,9 +174,9 @@ def _no_channel_msgid(subject: User, purpose: str, actor: User | None = None) ->
               "authenticator app first.")
 
 
-def no_channel_message(subject: User, purpose: str, actor: User | None = None,
+def no_channel_message(subject: User, rule: str, actor: User | None = None,
                        translate=english) -> str:
-    return translate(_no_channel_msgid(subject, purpose, actor))
+    return translate(_no_channel_msgid(subject, rule, actor))
 
 
 ALREADY_USED = N_("This code has already been used. Start again if you need to.")
@@ -213,12 +214,12 @@ def can_resend_at(c: Challenge, policy: Policy):
 Deliver = Callable[[str, str, str, Challenge], None]
 
 
-def choose(c: Challenge, channel: str, *, now, policy: Policy, key: bytes, deliver: Deliver,
-           has_backup_codes: bool = False) -> Challenge:
+def choose(c: Challenge, channel: str, *, rule: str, now, policy: Policy, key: bytes,
+           deliver: Deliver, has_backup_codes: bool = False) -> Challenge:
     """Pick a channel; for email/SMS send a fresh code to the subject's stored destination."""
     ensure_open(c, now, policy)
     subject = c.subject
-    if channel not in ch.eligible_channels(subject, c.purpose, has_backup_codes=has_backup_codes):
+    if channel not in ch.eligible_channels(subject, rule, has_backup_codes=has_backup_codes):
         raise NotEligible(N_("That verification method isn't available for this account."))
     if channel not in SENT_CHANNELS:
         updated = (Challenge.update(channel=channel, destination=None, code_hash=None)
@@ -232,7 +233,8 @@ def choose(c: Challenge, channel: str, *, now, policy: Policy, key: bytes, deliv
                  deliver=deliver)
 
 
-def resend(c: Challenge, *, now, policy: Policy, key: bytes, deliver: Deliver) -> Challenge:
+def resend(c: Challenge, *, rule: str, now, policy: Policy, key: bytes,
+           deliver: Deliver) -> Challenge:
     """A new code to the destination the first one went to, and only while it still fits.
 
     The destination was fixed when the channel was chosen. If the channel is no longer
@@ -243,7 +245,7 @@ def resend(c: Challenge, *, now, policy: Policy, key: bytes, deliver: Deliver) -
     if c.channel not in SENT_CHANNELS:
         raise NotEligible(N_("There is no code to resend for this method."))
     subject = c.subject
-    if (c.channel not in ch.eligible_channels(subject, c.purpose)
+    if (c.channel not in ch.eligible_channels(subject, rule)
             or ch.destination(subject, c.channel) != c.destination):
         cancel(c, now)
         raise ChallengeClosed(CONTACT_CHANGED)

@@ -54,11 +54,15 @@ def start(subject: User, actor: User, name: str, payload: dict, *, now=None) -> 
     """Open a challenge for a purpose of the table, bound to the session that starts it.
 
     :raise stepup.NoChannel: the subject has no channel for it (nothing is created).
+    :raise 403: the purpose is not one this actor may start for this subject (its starters).
     """
-    purpose(name)
+    p = purpose(name)
+    if ("self" if actor.id == subject.id else "admin") not in p.starters:
+        abort(403, description=gettext("This verification can't be started for this person."))
     row = getattr(current_user, "session_row", None) if name != "login" else None
-    c = stepup.start(subject, actor, name, payload, now=now or utcnow(), policy=policy(),
-                     has_backup_codes=name == "login" and has_backup_codes(subject),
+    c = stepup.start(subject, actor, name, payload, rule=p.channels, now=now or utcnow(),
+                     policy=policy(),
+                     has_backup_codes=p.channels == ch.SIGN_IN and has_backup_codes(subject),
                      session_id=row.id if row is not None else None)
     if name != "login":  # a sign-in is on record as login.* events
         audit.record("challenge.started", subject=subject, actor=actor, purpose=name)

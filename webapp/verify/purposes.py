@@ -14,9 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..security import N_, stepup
+from ..security import channels as ch
 from ..team import effects as team
 from ..twofactor import effects as twofactor
 from . import effects, engine
+
+SELF, ADMIN = "self", "admin"  # the person on their own account; an admin for a member
 
 
 @dataclass(frozen=True)
@@ -24,39 +27,37 @@ class Purpose:
     name: str
     title: str  # heading of the verification (msgid)
     text: str  # completes "Use it to …" in the code message (msgid)
-    starter: str  # "self": the person for their own account; "admin": a team admin
-    channels: str  # which channels prove it (security/channels.py eligible_channels)
+    starters: frozenset[str]  # who may start it: SELF, ADMIN (engine.start checks)
+    channels: str  # the channel rule of security/channels.py that proves it
     apply: Callable[..., dict]
     after: Callable[[stepup.Verified], object]
 
 
-TRUSTED = "the account's verified email, verified phone or authenticator app"
+ME, ME_OR_ADMIN = frozenset({SELF}), frozenset({SELF, ADMIN})
 
 TABLE = {p.name: p for p in (
-    Purpose("login", engine.CHOOSE, N_("sign in to Aesthetix CRM"), "self",
-            "the account's email (it proves the address), verified phone, authenticator app, "
-            "backup codes", effects.apply_login, effects.after_login),
-    Purpose("verify_email", N_("Verify your email"), N_("verify your email address"), "self",
-            "the address being verified", effects.apply_verify_email,
-            effects.after_verify_email),
-    Purpose("verify_phone", N_("Verify your phone"), N_("verify your phone number"), "self",
-            "the number being verified", effects.apply_verify_phone,
-            effects.after_verify_phone),
-    Purpose("change_phone", engine.CHOOSE, N_("confirm a phone number change"), "self or admin",
-            TRUSTED + " (never the new number)", effects.apply_change_phone,
-            effects.after_change_phone),
-    Purpose("change_email", engine.CHOOSE, N_("confirm an email address change"), "self",
-            TRUSTED + " (never the new address)", effects.apply_change_email,
-            effects.after_change_email),
-    Purpose("enable_totp", engine.VERIFY_ITS_YOU, N_("add an authenticator app"), "self",
-            TRUSTED, twofactor.apply_enable, twofactor.after_enable),
+    # The sign-in's email code also proves the address; backup codes only sign in.
+    Purpose("login", engine.CHOOSE, N_("sign in to Aesthetix CRM"), ME, ch.SIGN_IN,
+            effects.apply_login, effects.after_login),
+    Purpose("verify_email", N_("Verify your email"), N_("verify your email address"), ME,
+            ch.OWN_EMAIL, effects.apply_verify_email, effects.after_verify_email),
+    Purpose("verify_phone", N_("Verify your phone"), N_("verify your phone number"), ME,
+            ch.OWN_PHONE, effects.apply_verify_phone, effects.after_verify_phone),
+    # Contact changes: never a code to the new number or address.
+    Purpose("change_phone", engine.CHOOSE, N_("confirm a phone number change"), ME_OR_ADMIN,
+            ch.TRUSTED, effects.apply_change_phone, effects.after_change_phone),
+    Purpose("change_email", engine.CHOOSE, N_("confirm an email address change"), ME,
+            ch.TRUSTED, effects.apply_change_email, effects.after_change_email),
+    # Adding a way to sign in is a step-up action (then the QR code, in this session).
+    Purpose("enable_totp", engine.VERIFY_ITS_YOU, N_("add an authenticator app"), ME,
+            ch.TRUSTED, twofactor.apply_enable, twofactor.after_enable),
     Purpose("regenerate_backup_codes", engine.VERIFY_ITS_YOU, N_("create new backup codes"),
-            "self", TRUSTED, twofactor.apply_regenerate, twofactor.after_regenerate),
-    Purpose("disable_totp", engine.VERIFY_ITS_YOU, N_("remove your authenticator app"), "self",
-            TRUSTED, twofactor.apply_disable, twofactor.after_disable),
+            ME, ch.TRUSTED, twofactor.apply_regenerate, twofactor.after_regenerate),
+    Purpose("disable_totp", engine.VERIFY_ITS_YOU, N_("remove your authenticator app"), ME,
+            ch.TRUSTED, twofactor.apply_disable, twofactor.after_disable),
+    # The admin verifies themself (the member is in the payload).
     Purpose("reset_member_2fa", engine.VERIFY_ITS_YOU, N_("reset two-factor authentication"),
-            "admin (verifies themself)", TRUSTED + " of the admin", team.apply_reset_member_2fa,
-            team.after_reset_member_2fa),
+            ME, ch.TRUSTED, team.apply_reset_member_2fa, team.after_reset_member_2fa),
 )}
 
 

@@ -32,9 +32,10 @@ def step_context(c: Challenge, *, step=None, error=None, message=None):
     subject = c.subject
     pol = engine.policy()
     purpose = engine.purpose(c.purpose)
-    backups = c.purpose == "login" and engine.has_backup_codes(subject)
+    backups = purpose.channels == ch.SIGN_IN and engine.has_backup_codes(subject)
     options = [ch.option(subject, name, translate=gettext)
-               for name in ch.eligible_channels(subject, c.purpose, has_backup_codes=backups)]
+               for name in ch.eligible_channels(subject, purpose.channels,
+                                                has_backup_codes=backups)]
     if step is None:
         if not stepup.is_open(c, now) or c.attempts >= pol.max_attempts:
             step = "closed"
@@ -134,9 +135,10 @@ LIMIT_TEXT = {
 def begin_change(subject, actor, purpose: str, payload: dict, *, back: str):
     """Start a phone/email change: eligibility first, then the daily cap, then the challenge."""
     now = utcnow()
-    if not ch.eligible_channels(subject, purpose):
+    rule = engine.purpose(purpose).channels
+    if not ch.eligible_channels(subject, rule):
         return message_modal(N_("No way to verify this change"),
-                             stepup.no_channel_message(subject, purpose, actor, gettext), 409,
+                             stepup.no_channel_message(subject, rule, actor, gettext), 409,
                              back=back, help="no-channel")
     allowed, reset = engine.take_change_attempt(subject, now)
     if not allowed:

@@ -64,9 +64,10 @@ def choose(cid):
     if channel not in ch.CHANNELS:
         return render_step(c, 400, step="choose", error=gettext("Choose one of the options shown."))
     try:
-        stepup.choose(c, channel, now=utcnow(), policy=engine.policy(), key=engine.key(),
-                      deliver=engine.deliver,
-                      has_backup_codes=c.purpose == "login" and engine.has_backup_codes(c.subject))
+        rule = engine.purpose(c.purpose).channels
+        stepup.choose(c, channel, rule=rule, now=utcnow(), policy=engine.policy(),
+                      key=engine.key(), deliver=engine.deliver,
+                      has_backup_codes=rule == ch.SIGN_IN and engine.has_backup_codes(c.subject))
     except stepup.DeliveryFailed as exc:
         audit.record("challenge.delivery_failed", subject=c.subject, actor=c.actor_id,
                      outcome="failed", channel=channel)
@@ -92,8 +93,8 @@ def resend(cid):
     """A new code over the same channel, once the wait is over."""
     c = load(cid)
     try:
-        stepup.resend(c, now=utcnow(), policy=engine.policy(), key=engine.key(),
-                      deliver=engine.deliver)
+        stepup.resend(c, rule=engine.purpose(c.purpose).channels, now=utcnow(),
+                      policy=engine.policy(), key=engine.key(), deliver=engine.deliver)
     except stepup.ChallengeClosed as exc:
         return render_step(c, exc.status, step="closed", message=exc.text(gettext))
     except stepup.StepUpError as exc:
