@@ -7,15 +7,14 @@ import phonenumbers
 from flask import abort, current_app, render_template
 from flask_babel import gettext
 from flask_login import current_user
-from limits import parse
 
 from .. import audit
 from ..delivery import send_email, send_sms
-from ..extensions import limiter
 from ..models import Challenge, User, UserSession, utcnow
 from ..profile.forms import NO_CODES_TO
 from ..security import N_, backup_codes, stepup
 from ..security import channels as ch
+from ..throttle import Throttled, reserve
 from ..web import client_info, is_impersonating, notify
 
 CHOOSE = N_("Choose how to verify")
@@ -138,25 +137,20 @@ SEND_LIMITED = N_("Too many codes were sent. You can ask for another in %(minute
 
 
 def _take_send_slots(to: str, subject_id: int) -> None:
-    """Count this send against every limit first (hit, then compare), shared by all workers.
+    """Count this send against every limit before sending (reserve, then send), shared by
+    every worker; a limited send takes no slot at all.
 
     :raise SendLimited: a limit is spent; nothing is sent.
     """
     config = current_app.config
-    prefix = config["RATELIMIT_KEY_PREFIX"]
     ip, _ = client_info()
-    worst = 0
-    for setting, who in (("CODE_SENDS_PER_DESTINATION", "to:" + to.lower()),
-                         ("CODE_SENDS_PER_ACCOUNT", f"account:{subject_id}"),
-                         ("CODE_SENDS_PER_IP", "ip:" + (ip or "unknown"))):
-        limit = parse(config[setting])
-        if not limiter.limiter.hit(limit, prefix, "code-sends", who):
-            reset, _ = limiter.limiter.get_window_stats(limit, prefix, "code-sends", who)
-            worst = max(worst, int(reset - dt.datetime.now(dt.UTC).timestamp()))
-    if worst:
-        wait = max(1, worst)
-        raise SendLimited(SEND_LIMITED, {"minutes": max(1, (wait + 59) // 60)},
-                          retry_after=wait)
+    try:
+        reserve((config["CODE_SENDS_PER_DESTINATION"], "code-sends", "to:" + to.lower()),
+                (config["CODE_SENDS_PER_ACCOUNT"], "code-sends", f"account:{subject_id}"),
+                (config["CODE_SENDS_PER_IP"], "code-sends", "ip:" + (ip or "unknown")))
+    except Throttled as exc:
+        raise SendLimited(SEND_LIMITED, {"minutes": max(1, (exc.retry_after + 59) // 60)},
+                          retry_after=exc.retry_after) from exc
 
 
 def sms_region_allowed(phone: str) -> bool:
@@ -227,10 +221,13 @@ def take_change_attempt(subject: User, now: dt.datetime) -> tuple[bool, dt.datet
     """Count one change attempt against the subject's UTC day; False when the cap is reached.
 
     Kept in the limiter storage (Redis at scale), keyed by subject and UTC date, so it is
-    shared by every worker and resets at midnight UTC.
+    shared by every worker and resets at midnight UTC. Every attempt counts (never given
+    back), cancelled ones included.
     """
-    limit = parse(f"{current_app.config['DAILY_CHANGE_LIMIT']} per day")
     day, reset = _cap_window(now)
-    prefix = current_app.config["RATELIMIT_KEY_PREFIX"]
-    allowed = limiter.limiter.hit(limit, prefix, "change-attempts", str(subject.id), day)
-    return allowed, reset
+    try:
+        reserve((f"{current_app.config['DAILY_CHANGE_LIMIT']} per day", "change-attempts",
+                 str(subject.id), day))
+    except Throttled:
+        return False, reset
+    return True, reset
