@@ -8,10 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import InputRequired, Length, ValidationError
 
-# Number kinds that never get a code: premium-rate and shared-cost numbers charge the
-# sender (toll fraud).
-NO_CODES_TO = (phonenumbers.PhoneNumberType.PREMIUM_RATE,
-               phonenumbers.PhoneNumberType.SHARED_COST)
+from ..security import channels as ch
 
 
 def normalise_phone(raw: str, region: str = "US") -> str | None:
@@ -30,7 +27,7 @@ def normalise_phone(raw: str, region: str = "US") -> str | None:
             gettext("That phone number isn't valid. Include the country code, like +1."))
     if number.extension:
         raise ValueError(gettext("Enter the number without an extension."))
-    if phonenumbers.number_type(number) in NO_CODES_TO:
+    if phonenumbers.number_type(number) in ch.NO_CODES_TO:
         # Texts to premium-rate numbers earn their owner money: a toll-fraud target.
         raise ValueError(gettext("That number can't receive codes. Use a mobile number."))
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -2,7 +2,13 @@
 
 from dataclasses import dataclass
 
+from phonenumbers import PhoneNumberType
+
 from . import N_, english
+
+# Number kinds that never get a code: premium-rate and shared-cost numbers charge the
+# sender (toll fraud).
+NO_CODES_TO = (PhoneNumberType.PREMIUM_RATE, PhoneNumberType.SHARED_COST)
 
 CHANNELS = ("email", "sms", "totp", "backup")
 

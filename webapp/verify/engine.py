@@ -11,13 +11,13 @@ from flask_login import current_user
 from .. import audit
 from ..delivery import send_email, send_sms
 from ..models import Challenge, User, UserSession, utcnow
-from ..profile.forms import NO_CODES_TO
 from ..security import N_, backup_codes, stepup
 from ..security import channels as ch
 from ..throttle import Throttled, reserve
 from ..web import client_info, is_impersonating, notify
 
 CHOOSE = N_("Choose how to verify")
+SELF, ADMIN = "self", "admin"  # who starts: the person on their own account; an admin
 VERIFY_ITS_YOU = N_("Verify it's you")
 
 
@@ -56,7 +56,7 @@ def start(subject: User, actor: User, name: str, payload: dict, *, now=None) -> 
     :raise 403: the purpose is not one this actor may start for this subject (its starters).
     """
     p = purpose(name)
-    if ("self" if actor.id == subject.id else "admin") not in p.starters:
+    if (SELF if actor.id == subject.id else ADMIN) not in p.starters:
         abort(403, description=gettext("This verification can't be started for this person."))
     row = getattr(current_user, "session_row", None) if name != "login" else None
     c = stepup.start(subject, actor, name, payload, rule=p.channels, now=now or utcnow(),
@@ -160,7 +160,7 @@ def sms_region_allowed(phone: str) -> bool:
         number = phonenumbers.parse(phone, None)
     except phonenumbers.NumberParseException:
         return False
-    if phonenumbers.number_type(number) in NO_CODES_TO:
+    if phonenumbers.number_type(number) in ch.NO_CODES_TO:
         return False
     allowed = {r.strip().upper() for r in current_app.config["SMS_ALLOWED_REGIONS"].split(",")
                if r.strip()}

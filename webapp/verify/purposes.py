@@ -19,21 +19,19 @@ from ..team import effects as team
 from ..twofactor import effects as twofactor
 from . import effects, engine
 
-SELF, ADMIN = "self", "admin"  # the person on their own account; an admin for a member
-
 
 @dataclass(frozen=True)
 class Purpose:
     name: str
     title: str  # heading of the verification (msgid)
     text: str  # completes "Use it to …" in the code message (msgid)
-    starters: frozenset[str]  # who may start it: SELF, ADMIN (engine.start checks)
+    starters: frozenset[str]  # who may start it: engine.SELF, engine.ADMIN (start checks)
     channels: str  # the channel rule of security/channels.py that proves it
     apply: Callable[..., dict]
     after: Callable[[stepup.Verified], object]
 
 
-ME, ME_OR_ADMIN = frozenset({SELF}), frozenset({SELF, ADMIN})
+ME, ME_OR_ADMIN = frozenset({engine.SELF}), frozenset({engine.SELF, engine.ADMIN})
 
 TABLE = {p.name: p for p in (
     # The sign-in's email code also proves the address; backup codes only sign in.
