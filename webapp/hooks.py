@@ -11,6 +11,7 @@ from limits.errors import StorageError
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
+from .security import backup_codes, passwords
 from .throttle import Throttled
 from .web import is_htmx, is_impersonating, real_user
 
@@ -33,6 +34,25 @@ PERMISSIONS_POLICY = ", ".join((
 ))
 
 NO_STORE_ENDPOINTS = {"verify.show", "verify.choose", "verify.resend", "verify.code"}
+
+
+def _minutes(seconds: int) -> int:
+    """Whole minutes for a text, never rounded down to zero."""
+    return max(1, -(-int(seconds) // 60))
+
+
+def policy_numbers(config) -> dict:
+    """The policy numbers that pages and notices quote, read from the settings (or the one
+    constant that decides them), so no template types a number the app does not enforce."""
+    return {
+        "daily_change_limit": config["DAILY_CHANGE_LIMIT"],
+        "code_minutes": _minutes(config["CODE_TTL_SECONDS"]),
+        "lock_minutes": _minutes(config["CODE_USER_LOCK_SECONDS"]),
+        "impersonation_minutes": _minutes(config["IMPERSONATION_SECONDS"]),
+        "password_min_length": passwords.MIN_LENGTH,
+        "backup_code_count": backup_codes.COUNT,
+        "backup_codes_low": backup_codes.LOW,
+    }
 
 
 def register(app):
@@ -132,5 +152,6 @@ def register(app):
             "impersonating": is_impersonating(),
             "real_user": real_user(),
             "dev_outbox": app.config["DEV_OUTBOX"],
+            "policy": policy_numbers(app.config),
             "has_endpoint": lambda name: name in app.view_functions,
         }

@@ -265,7 +265,7 @@ def reset_2fa(user_id):
 
 @bp.post("/settings/team/<int:user_id>/login-as")
 def login_as(user_id):
-    """Act as the member for at most 30 minutes (never as an owner, never as oneself).
+    """Act as the member for at most IMPERSONATION_SECONDS (never as an owner, never as oneself).
 
     :raise 404: not in the actor's organisation.
     :raise 403: no permission, an owner, or oneself.
