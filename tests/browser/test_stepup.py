@@ -67,6 +67,28 @@ def test_phone_change_in_the_modal(page_js):
     assert not page.errors
 
 
+def test_the_verified_change_and_the_refreshed_section_come_in_one_answer(page_js):
+    """The code's answer closes the modal and carries the new Personal Data (out of band):
+    no event makes the section fetch itself with a second request."""
+    page = page_js
+    browser_signin(page, "member@example.com")
+    start_phone_change(page)
+    page.wait_for_selector("#modal dialog[open]")
+    page.click("[data-action=continue]")
+    page.wait_for_selector("#modal #code")
+    page.fill("#code", last_code("member@example.com"))
+    requests = []
+    page.on("request", lambda r: requests.append((r.method, r.url.split("/", 3)[3])))
+    page.click("[data-action=verify]")
+    page.wait_for_selector("#modal dialog", state="detached")
+    expect(page.locator("#personal-data [data-field=phone]")).to_have_text(NEW_E164)
+    page.wait_for_timeout(500)  # time for a second request, if anything asked for one
+    assert [m for m, _ in requests] == ["POST"] and requests[0][1].endswith("/code")
+    assert page.locator("#personal-data[hx-swap-oob]").count() == 0
+    assert "Phone number updated" in page.locator("#toasts").inner_text()
+    assert not page.errors
+
+
 def test_wrong_code_is_announced_inline(page_js):
     page = page_js
     browser_signin(page, "member@example.com")

@@ -1,6 +1,6 @@
 """Settings > Team: the organisation's members, a member's page, admin changes, "Login as"."""
 
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required
 
@@ -11,7 +11,7 @@ from ..forms import EmptyForm
 from ..models import Membership, User, UserSession, utcnow
 from ..security import N_, backup_codes
 from ..security import channels as ch
-from ..verify.responses import begin_change, message_modal, start_modal
+from ..verify.responses import begin_change, message_modal, refreshes, start_modal
 from ..web import (
     done,
     is_htmx,
@@ -150,7 +150,7 @@ def _context(actor, target, **kw):
 @bp.get("/settings/team/<int:user_id>/personal", endpoint="personal")
 def member(user_id):
     """A member's page: personal data, two-factor, access, "Login as"; for htmx the Personal
-    Data section alone (refreshed after a verified change).
+    Data section alone.
 
     :raise 404: not in the actor's organisation.
     :raise 403: not an owner or admin.
@@ -162,10 +162,24 @@ def member(user_id):
 
 @bp.get("/settings/team/<int:user_id>/security")
 def security(user_id):
-    """The member's two-factor section alone (refreshed after a reset)."""
+    """The member's two-factor section alone."""
     actor, target = guard(authz.may_view, user_id, "view_member")
     return page_or_fragment("team/member.html", "partials/team/security.html",
                             **_context(actor, target))
+
+
+@refreshes("team.member", "profileChanged")
+def refreshed_personal(user_id) -> str:
+    """The member's Personal Data for an out-of-band swap, after a verified change."""
+    actor, target = guard(authz.may_view, user_id, "view_member")
+    return render_template("partials/team/personal.html", oob=True, **_context(actor, target))
+
+
+@refreshes("team.member", "memberChanged")
+def refreshed_security(user_id) -> str:
+    """The member's two-factor section for an out-of-band swap, after a reset."""
+    actor, target = guard(authz.may_view, user_id, "view_member")
+    return render_template("partials/team/security.html", oob=True, **_context(actor, target))
 
 
 @bp.post("/settings/team/<int:user_id>")
