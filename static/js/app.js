@@ -3,8 +3,8 @@
 (() => {
   "use strict";
 
-  // What the person acted on outside the modal (focus returns there), and its data-action
-  // to find that control again after htmx replaced it.
+  // What was acted on outside the modal (focus returns there), and its data-action to find
+  // it again once htmx replaced it.
   let opener = null;
   let lastAction = null;
 
@@ -51,7 +51,7 @@
     const closer = target.closest("a[data-close-modal]");
     if (copy && navigator.clipboard) {
       const text = find(copy.dataset.copy).innerText.trim();
-      navigator.clipboard.writeText(text).then(() => showToast("Copied."));
+      navigator.clipboard.writeText(text).then(() => showToast(copy.dataset.copied));
     }
     if (target.closest("[data-print]")) print();
     // aria-disabled buttons do nothing; a Close link in the modal only closes it.

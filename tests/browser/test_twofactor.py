@@ -7,6 +7,7 @@ import time
 
 import pytest
 from conftest import PASSWORD, last_code, user
+from playwright.sync_api import expect
 from twofactor.helpers import enable_totp, next_code, parse_otpauth, rfc6238
 
 from browser.conftest import browser_second_step, browser_signin
@@ -137,6 +138,11 @@ def test_regenerate_backup_codes(any_page, app):
         assert download.suggested_filename == "aesthetix-backup-codes.txt"
         text = open(download.path()).read()
         assert all(code in text for code in new)
+        # Copy: the codes go to the clipboard and the page's own "Copied." is the toast.
+        page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+        page.click("[data-action=copy-codes]")
+        expect(page.locator("#toasts .toast").last).to_have_text("Copied.")
+        assert page.evaluate("navigator.clipboard.readText()").split() == new
     page.click("[data-action=codes-done]")
     page.wait_for_selector("[data-backup-left='10']")
     assert user("member@example.com").totp_enabled
