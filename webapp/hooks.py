@@ -12,8 +12,9 @@ from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
 from .security import backup_codes, passwords
+from .team import authz
 from .throttle import Throttled
-from .web import is_htmx, is_impersonating, real_user
+from .web import is_htmx, is_impersonating, own_seat, real_user
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -53,6 +54,13 @@ def policy_numbers(config) -> dict:
         "backup_code_count": backup_codes.COUNT,
         "backup_codes_low": backup_codes.LOW,
     }
+
+
+def shows_team_link() -> bool:
+    """The Team link is for the people the team pages are for (authz.may_view_team: owners
+    and admins), and never in a "Login as" session, where those pages are refused."""
+    return (current_user.is_authenticated and not is_impersonating()
+            and authz.may_view_team(own_seat()))
 
 
 def register(app):
@@ -153,5 +161,5 @@ def register(app):
             "real_user": real_user(),
             "dev_outbox": app.config["DEV_OUTBOX"],
             "policy": policy_numbers(app.config),
-            "has_endpoint": lambda name: name in app.view_functions,
+            "shows_team_link": shows_team_link,
         }

@@ -14,6 +14,7 @@ from ..verify.responses import begin_change, refreshes, start_modal
 from ..web import (
     is_htmx,
     notify,
+    own_seat,
     page_or_fragment,
     refuse_while_impersonating,
     trigger,
@@ -29,7 +30,8 @@ def _signed_in():
 
 
 def may_edit_own_profile(user) -> bool:
-    membership = Membership.first_of(user.id).first()
+    membership = (own_seat() if user.id == current_user.id
+                  else Membership.first_of(user.id).first())
     return membership is None or membership.can_edit_own_profile
 
 

@@ -16,6 +16,7 @@ from ..web import (
     done,
     is_htmx,
     is_impersonating,
+    own_seat,
     page_or_fragment,
     refuse_while_impersonating,
     trigger,
@@ -38,6 +39,8 @@ def _signed_in():
 
 def seat_of(user_id: int):
     """A person's membership (their first organisation), or None."""
+    if user_id == current_user.id:
+        return own_seat()  # read once a request, shared with the Team link in the header
     return Membership.first_of(user_id).first()
 
 
