@@ -114,6 +114,23 @@ def test_phone_change_with_htmx_uses_the_modal(member_client, dbconn):
     assert section.headers["Vary"].count("HX-Request") == 1
 
 
+def test_the_step_heading_follows_where_it_is_shown(member_client, dbconn):
+    r = profile_post(member_client, htmx=True, phone=NEW_PHONE)  # the modal: h2
+    html = r.get_data(as_text=True)
+    assert '<h2 id="verify-title"' in html and "<h1" not in html and "hx-vals" not in html
+    cid = cid_of(r)
+    page = member_client.get(f"/verify/{cid}").get_data(as_text=True)  # the page: h1
+    assert '<h1 id="verify-title"' in page and """hx-vals='{"heading": "h1"}'""" in page
+    # A step htmx swaps in on that page keeps its h1: the page's step asks for it.
+    r = post(member_client, f"/verify/{cid}/channel", {"channel": "email", "heading": "h1"},
+             htmx=True)
+    assert '<h1 id="verify-title"' in r.get_data(as_text=True)
+    # In the modal it stays h2, whatever the page's address (no sniffing of HX-Current-URL).
+    r = member_client.get(f"/verify/{cid}?choose=1", headers={
+        **HTMX, "HX-Current-URL": f"http://localhost/verify/{cid}"})
+    assert '<h2 id="verify-title"' in r.get_data(as_text=True)
+
+
 def test_used_challenge_answers_already_used(member_client, dbconn):
     cid = cid_of(profile_post(member_client, phone=NEW_PHONE))
     post(member_client, f"/verify/{cid}/channel", {"channel": "email"})

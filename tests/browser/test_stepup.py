@@ -55,6 +55,9 @@ def test_phone_change_in_the_modal(page_js):
     label = page.locator("label[for=code]").inner_text()
     assert label == "Enter the 6-digit code we sent to •••• 0103"
     expect(page.locator("#code")).to_be_focused()
+    # The modal's step has an h2 under the page's one h1, also after the swap.
+    assert page.locator("#modal h2#verify-title").count() == 1
+    assert page.locator("h1").all_inner_texts() == ["My Profile"]
 
     page.fill("#code", f"{code[:3]} {code[3:]}")  # pasted with a space, as many apps show it
     page.click("[data-action=verify]")

@@ -72,8 +72,11 @@ def step_context(c: Challenge, *, step=None, error=None, message=None):
 
 
 def render_step(c: Challenge, status: int = 200, **kw):
+    """The step as the /verify page, or for htmx the step alone: with an h1 when it replaces
+    a step of that page (its requests carry heading=h1), with an h2 in the modal."""
+    on_page = not is_htmx() or request.values.get("heading") == "h1"
     return page_or_fragment("verify/page.html", "partials/verify/step.html", status,
-                            **step_context(c, **kw))
+                            heading="h1" if on_page else "h2", **step_context(c, **kw))
 
 
 def to_modal(response):
