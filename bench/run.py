@@ -11,6 +11,7 @@ processes. Queries per request (a peewee hook) and bytes per response are counte
 """
 
 import datetime as dt
+import gzip
 import http.client
 import http.cookiejar
 import json
@@ -507,10 +508,11 @@ def report(all_results: dict):
         if "fragment" in label or label in budgets:
             row(f"bytes: {label}", budgets.get(label, "≤ 3 KB"),
                 lambda r, lb=label: f"{r['queries'][lb][1] / 1024:.1f} KB")
-    own_js = (ROOT / "static" / "js" / "app.js").stat().st_size
+    # The budget is for what travels: app.js gzipped (it is written to be read, not minified).
+    own_js = len(gzip.compress((ROOT / "static" / "js" / "app.js").read_bytes(), 9))
     htmx = sum(p.stat().st_size for p in (ROOT / "static" / "vendor").glob("htmx-*.js"))
-    rows.append(f"| bytes: our JavaScript (+ vendored htmx {htmx / 1024:.1f} KB) | ≤ 2 KB | "
-                + " | ".join(f"{own_js / 1024:.1f} KB" for _ in names) + " |")
+    rows.append(f"| bytes: our JavaScript, gzipped (+ vendored htmx {htmx / 1024:.1f} KB) "
+                f"| ≤ 2 KB | " + " | ".join(f"{own_js / 1024:.1f} KB" for _ in names) + " |")
     row("sign-ins/s ÷ argon2 verifications/s", "≥ 0.8",
         lambda r: f"{r['login']['ratio']:.2f} ({r['login']['signins']:.0f}/"
                   f"{r['login']['argon2']:.0f})")

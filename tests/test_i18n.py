@@ -8,7 +8,7 @@ import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from conftest import post, signin
+from conftest import PASSWORD, outbox, post, signin
 
 ROOT = Path(__file__).resolve().parent.parent
 PYBABEL = str(Path(sys.executable).with_name("pybabel"))
@@ -23,6 +23,8 @@ DUMMY = {
     "code sent to %(destination)s": "Code an %(destination)s",  # security/ (Flask-free)
     "That code isn't right. %(left)s attempt(s) left.":  # a step-up refusal with a value
         "Falscher Code. Noch %(left)s Versuch(e).",
+    "Copied.": "Kopiert.",  # app.js shows it, read from the page (data-copied)
+    "Your password was changed": "Ihr Passwort wurde geändert",  # a notice's subject
 }
 
 
@@ -105,3 +107,30 @@ def test_a_compiled_catalog_translates_pages_forms_and_engine_messages(app_facto
     r = post(client, verify + "/code", {"code": "000000"}, token_from=verify)
     assert r.status_code == 422
     assert "Falscher Code. Noch 4 Versuch(e)." in r.get_data(as_text=True)
+
+
+def test_the_copy_confirmation_comes_translated_from_the_page(app_factory, german):
+    """app.js shows the text of data-copied, so "Copied." is translated like the page."""
+    from flask import render_template
+
+    app = app_factory(BABEL_TRANSLATION_DIRECTORIES=str(german))
+    with app.test_request_context(headers={"Accept-Language": "de"}):
+        codes = render_template("partials/twofactor/codes.html", codes=["ABCD-EFGH-JKLM"],
+                                title="t", intro=None, download="data:,")
+    assert 'data-copy="#backup-codes" data-copied="Kopiert."' in codes
+    script = (ROOT / "static/js/app.js").read_text()
+    assert "Copied" not in script and "dataset.copied" in script
+
+
+def test_notice_subjects_are_translated(app_factory, german):
+    app = app_factory(BABEL_TRANSLATION_DIRECTORIES=str(german))
+    client = app.test_client()
+    signin(client, "owner@example.com")
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "de"
+    new = "a calmer harbour at dawn 42"
+    r = post(client, "/settings/profile/password", {
+        "current_password": PASSWORD, "new_password": new, "confirm_password": new})
+    assert r.status_code == 303
+    subjects = [m.subject for m in outbox("email", "owner@example.com")]
+    assert "Ihr Passwort wurde geändert" in subjects
+    assert "Your password was changed" not in subjects

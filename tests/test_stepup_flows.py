@@ -99,11 +99,36 @@ def test_phone_change_with_htmx_uses_the_modal(member_client, dbconn):
              {"code": last_code("member@example.com")}, htmx=True)
     assert r.status_code == 200
     trig = json.loads(r.headers["HX-Trigger"])
-    assert trig["closeModal"] and trig["profileChanged"] and "updated" in trig["toast"]["message"]
+    assert trig["closeModal"] and "updated" in trig["toast"]["message"]
+    # The refreshed Personal Data comes in the same answer, swapped out of band: no event
+    # asks the section to fetch itself again.
+    assert set(trig) == {"closeModal", "toast"}
+    html = r.get_data(as_text=True)
+    assert html.lstrip().startswith('<section id="personal-data"')
+    assert 'hx-swap-oob="true"' in html and NEW_PHONE in html
+    assert 'data-badge="phone-unverified"' in html and "<html" not in html
+    assert "hx-trigger" not in html
     section = member_client.get("/settings/profile/personal", headers=HTMX)
     body = section.get_data(as_text=True)
     assert "<html" not in body and NEW_PHONE in body and 'data-action="verify-phone"' in body
     assert section.headers["Vary"].count("HX-Request") == 1
+
+
+def test_the_step_heading_follows_where_it_is_shown(member_client, dbconn):
+    r = profile_post(member_client, htmx=True, phone=NEW_PHONE)  # the modal: h2
+    html = r.get_data(as_text=True)
+    assert '<h2 id="verify-title"' in html and "<h1" not in html and "hx-vals" not in html
+    cid = cid_of(r)
+    page = member_client.get(f"/verify/{cid}").get_data(as_text=True)  # the page: h1
+    assert '<h1 id="verify-title"' in page and """hx-vals='{"heading": "h1"}'""" in page
+    # A step htmx swaps in on that page keeps its h1: the page's step asks for it.
+    r = post(member_client, f"/verify/{cid}/channel", {"channel": "email", "heading": "h1"},
+             htmx=True)
+    assert '<h1 id="verify-title"' in r.get_data(as_text=True)
+    # In the modal it stays h2, whatever the page's address (no sniffing of HX-Current-URL).
+    r = member_client.get(f"/verify/{cid}?choose=1", headers={
+        **HTMX, "HX-Current-URL": f"http://localhost/verify/{cid}"})
+    assert '<h2 id="verify-title"' in r.get_data(as_text=True)
 
 
 def test_used_challenge_answers_already_used(member_client, dbconn):
@@ -208,11 +233,16 @@ def test_verify_my_email_marks_it_verified(app, dbconn):
     signin(client, "casey@example.com")
     User.update(email_verified_at=None).where(User.email == "casey@example.com").execute()
     r = post(client, "/settings/profile/verify-email", {}, htmx=True)
-    assert r.headers["HX-Retarget"] == "#modal"
+    # The Verify button's form says hx-target="#modal" itself: no retargeting header.
+    assert "HX-Retarget" not in r.headers and "<dialog" in r.get_data(as_text=True)
     cid = cid_of(r)
     post(client, f"/verify/{cid}/channel", {"channel": "email"}, htmx=True)
     r = post(client, f"/verify/{cid}/code", {"code": last_code("casey@example.com")}, htmx=True)
     assert r.status_code == 200 and "closeModal" in r.headers["HX-Trigger"]
+    html = r.get_data(as_text=True)
+    assert '<section id="personal-data" class="card" aria-labelledby="personal-title" ' \
+        'hx-swap-oob="true">' in html
+    assert 'data-badge="email-verified"' in html
     assert user("casey@example.com").email_verified_at is not None
 
 

@@ -1,5 +1,6 @@
 """Cross-cutting web behaviour: headers on every answer, CSRF, errors, static files, CLI."""
 
+import gzip
 import hashlib
 import re
 import threading
@@ -19,6 +20,12 @@ def test_vendored_htmx_matches_recorded_hash():
     assert hashlib.sha256(data).hexdigest() == HTMX_SHA256
     readme = (ROOT / "static/vendor/README.md").read_text()
     assert HTMX_SHA256 in readme
+
+
+def test_our_javascript_fits_its_budget_gzipped():
+    """app.js is written to be read, not minified; what travels is gzipped: at most 2 KB."""
+    data = (ROOT / "static/js/app.js").read_bytes()
+    assert len(gzip.compress(data, compresslevel=9)) <= 2048
 
 
 def test_base_page_loads_only_our_scripts(client):

@@ -12,8 +12,10 @@ from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
 from .extensions import limiter
+from .security import backup_codes, passwords
+from .team import authz
 from .throttle import Throttled
-from .web import is_htmx, is_impersonating, real_user
+from .web import is_htmx, is_impersonating, own_seat, real_user
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -34,6 +36,32 @@ PERMISSIONS_POLICY = ", ".join((
 ))
 
 NO_STORE_ENDPOINTS = {"verify.show", "verify.choose", "verify.resend", "verify.code"}
+
+
+def _minutes(seconds: int) -> int:
+    """Whole minutes for a text, never rounded down to zero."""
+    return max(1, -(-int(seconds) // 60))
+
+
+def policy_numbers(config) -> dict:
+    """The policy numbers that pages and notices quote, read from the settings (or the one
+    constant that decides them), so no template types a number the app does not enforce."""
+    return {
+        "daily_change_limit": config["DAILY_CHANGE_LIMIT"],
+        "code_minutes": _minutes(config["CODE_TTL_SECONDS"]),
+        "lock_minutes": _minutes(config["CODE_USER_LOCK_SECONDS"]),
+        "impersonation_minutes": _minutes(config["IMPERSONATION_SECONDS"]),
+        "password_min_length": passwords.MIN_LENGTH,
+        "backup_code_count": backup_codes.COUNT,
+        "backup_codes_low": backup_codes.LOW,
+    }
+
+
+def shows_team_link() -> bool:
+    """The Team link is for the people the team pages are for (authz.may_view_team: owners
+    and admins), and never in a "Login as" session, where those pages are refused."""
+    return (current_user.is_authenticated and not is_impersonating()
+            and authz.may_view_team(own_seat()))
 
 
 def register(app):
@@ -131,5 +159,6 @@ def register(app):
             "impersonating": is_impersonating(),
             "real_user": real_user(),
             "dev_outbox": app.config["DEV_OUTBOX"],
-            "has_endpoint": lambda name: name in app.view_functions,
+            "policy": policy_numbers(app.config),
+            "shows_team_link": shows_team_link,
         }

@@ -3,13 +3,13 @@
 import json
 from urllib.parse import unquote, urlsplit
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user
 
 from . import audit
 from .delivery import DeliveryError, send_email, send_sms
-from .models import utcnow
+from .models import Membership, utcnow
 from .security import N_
 
 
@@ -107,6 +107,13 @@ def real_user():
 
 def is_impersonating() -> bool:
     return current_user.is_authenticated and getattr(current_user, "impersonator", None) is not None
+
+
+def own_seat():
+    """The signed-in person's membership (their first organisation), read once a request."""
+    if "own_seat" not in g:
+        g.own_seat = Membership.first_of(current_user.id).first()
+    return g.own_seat
 
 
 # What a "Login as" session may not do, by action name (the audit keeps the name).

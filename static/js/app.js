@@ -1,74 +1,135 @@
-// Modal, focus, toasts, resend countdown, copy/print. The rest is htmx and plain forms.
+// Beyond htmx and plain forms: the modal, toasts, the resend countdown, Copy and Print.
+// Every page works without it.
 (() => {
   "use strict";
-  const D = document, $ = (s, r) => (r || D).querySelector(s), on = (t, f) => D.addEventListener(t, f);
-  const dlg = () => $("#modal dialog"), close = () => dlg()?.open && dlg().close();
-  let opener, action;
-  const byAction = (root) => action && $(`[data-action="${action}"]`, root);
-  const toast = (text, level) => {
-    const t = D.createElement("div");
-    t.className = "toast toast-" + (level || "success");
-    t.textContent = text;
-    $("#toasts").append(t);
-    setTimeout(() => t.remove(), 1e4);
-  };
-  // The seconds are not a live region: readable on demand, never announced every tick.
-  const countdowns = (root) => root.querySelectorAll("[aria-disabled][data-countdown]").forEach((b) => {
-    let n = +b.dataset.countdown;
-    const t = setInterval(() => {
-      $("[data-seconds]", b).textContent = --n;
-      if (n < 1 || !b.isConnected) {
-        clearInterval(t);
-        b.removeAttribute("aria-disabled");
-        $(".countdown", b).remove();
-      }
-    }, 1e3);
-  });
-  on("click", (e) => {
-    const t = e.target, c = t.closest("[data-copy]"), x = t.closest("a[data-close-modal]");
-    if (c) navigator.clipboard?.writeText($(c.dataset.copy).innerText.trim()).then(() => toast("Copied."));
-    if (t.closest("[data-print]")) print();
-    if (t.closest("[aria-disabled=true]") || x?.closest("dialog")) e.preventDefault();
-    if (x) close();
-  });
+
+  // What was acted on outside the modal (focus returns there), and its data-action to find
+  // it again once htmx replaced it.
+  let opener = null;
+  let lastAction = null;
+
+  const find = (selector, root) => (root || document).querySelector(selector);
+  const modal = () => find("#modal dialog");
+
+  function closeModal() {
+    const dialog = modal();
+    if (dialog && dialog.open) dialog.close();
+  }
+
+  function lastActionControl(root) {
+    return lastAction && find(`[data-action="${lastAction}"]`, root);
+  }
+
+  function showToast(text, level) {
+    const toast = document.createElement("div");
+    toast.className = "toast toast-" + (level || "success");
+    toast.textContent = text;
+    find("#toasts").append(toast);
+    setTimeout(() => toast.remove(), 10000);
+  }
+
+  // "Resend code" counts down, then works. The seconds are not a live region: readable on
+  // demand, never announced every tick.
+  function startCountdowns(root) {
+    for (const button of root.querySelectorAll("[aria-disabled][data-countdown]")) {
+      let seconds = Number(button.dataset.countdown);
+      const timer = setInterval(() => {
+        seconds -= 1;
+        find("[data-seconds]", button).textContent = seconds;
+        if (seconds < 1 || !button.isConnected) {
+          clearInterval(timer);
+          button.removeAttribute("aria-disabled");
+          find(".countdown", button).remove();
+        }
+      }, 1000);
+    }
+  }
+
+  function onClick(event) {
+    const target = event.target;
+    const copy = target.closest("[data-copy]");
+    const closer = target.closest("a[data-close-modal]");
+    if (copy && navigator.clipboard) {
+      const text = find(copy.dataset.copy).innerText.trim();
+      navigator.clipboard.writeText(text).then(() => showToast(copy.dataset.copied));
+    }
+    if (target.closest("[data-print]")) print();
+    // aria-disabled buttons do nothing; a Close link in the modal only closes it.
+    if (target.closest("[aria-disabled=true]") || (closer && closer.closest("dialog"))) {
+      event.preventDefault();
+    }
+    if (closer) closeModal();
+  }
+
+  // Of a radio group only the checked one is a Tab stop.
+  function tabStops(dialog) {
+    return [...dialog.querySelectorAll("a[href],button,input,summary")].filter((el) =>
+      !el.disabled && el.type !== "hidden" && el.getClientRects().length
+      && (el.type !== "radio" || el.checked));
+  }
+
   // Tab and Shift+Tab wrap around inside the open modal.
-  on("keydown", (e) => {
-    const d = dlg(), a = D.activeElement;
-    if (e.key !== "Tab" || !d?.open) return;
-    const f = [...d.querySelectorAll("a[href],button,input,summary")].filter((x) =>
-      !x.disabled && x.type !== "hidden" && x.getClientRects().length && (x.type !== "radio" || x.checked));
-    const i = f.indexOf(a.type === "radio" ? $(`[name=${a.name}]:checked`, d) || a : a);
-    if (e.shiftKey ? i < 1 : i === f.length - 1) {
-      e.preventDefault();
-      f.at(e.shiftKey ? -1 : 0).focus();
+  function onKeydown(event) {
+    const dialog = modal();
+    if (event.key !== "Tab" || !dialog || !dialog.open) return;
+    const stops = tabStops(dialog);
+    let current = document.activeElement;
+    if (current.type === "radio") {
+      current = find(`[name=${current.name}]:checked`, dialog) || current;
     }
-  });
-  // Remember what the user acted on outside the modal: focus returns there afterwards.
-  on("htmx:beforeRequest", (e) => {
-    const a = D.activeElement, k = a.form ? $("[data-action]", a.form) : a;
-    if (a.closest("dialog") || !e.detail.elt.contains(a)) return;
-    opener = a;
-    action = k?.dataset.action || action;
-  });
-  on("htmx:load", (e) => {
-    const el = e.detail.elt, d = el.matches("dialog") ? el : $("dialog[data-modal]", el);
-    const step = d || el.id === "verify-step", lost = D.activeElement === D.body;
-    countdowns(el);
-    if (d && !d.open) {
-      // Esc cancels the verification like the Cancel button does.
-      d.oncancel = () => { const f = $("#verify-cancel", d); if (f) htmx.trigger(f, "submit"); };
-      d.onclose = () => {
-        d.remove();
-        (opener?.isConnected ? opener : byAction())?.focus();
-      };
-      d.showModal();
+    const index = stops.indexOf(current);
+    if (event.shiftKey ? index < 1 : index === stops.length - 1) {
+      event.preventDefault();
+      stops.at(event.shiftKey ? -1 : 0).focus();
     }
-    if (step || lost) {
-      ($("[aria-invalid=true],[autofocus]", el)
-        || step && $("input:not([type=hidden]),button,a[href]", el) || byAction(el))?.focus();
+  }
+
+  function onBeforeRequest(event) {
+    const active = document.activeElement;
+    if (active.closest("dialog") || !event.detail.elt.contains(active)) return;
+    const named = active.form ? find("[data-action]", active.form) : active;
+    opener = active;
+    lastAction = (named && named.dataset.action) || lastAction;
+  }
+
+  // Esc cancels like Cancel does; once closed the modal is removed, focus goes back.
+  function openModal(dialog) {
+    dialog.oncancel = () => {
+      const cancel = find("#verify-cancel", dialog);
+      if (cancel) htmx.trigger(cancel, "submit");
+    };
+    dialog.onclose = () => {
+      dialog.remove();
+      const back = opener && opener.isConnected ? opener : lastActionControl();
+      if (back) back.focus();
+    };
+    dialog.showModal();
+  }
+
+  // New content: countdowns, open a modal that arrived, move focus on (an error, autofocus,
+  // a step's first control) or back to the same control if the swap took focus away.
+  function onLoad(event) {
+    const element = event.detail.elt;
+    const dialog = element.matches("dialog") ? element : find("dialog[data-modal]", element);
+    const isStep = Boolean(dialog) || element.id === "verify-step";
+    const focusLost = document.activeElement === document.body;
+    startCountdowns(element);
+    if (dialog && !dialog.open) openModal(dialog);
+    if (isStep || focusLost) {
+      const next = find("[aria-invalid=true],[autofocus]", element)
+        || (isStep && find("input:not([type=hidden]),button,a[href]", element))
+        || lastActionControl(element);
+      if (next) next.focus();
     }
-  });
-  on("DOMContentLoaded", () => countdowns(D));
-  on("closeModal", close);
-  on("toast", (e) => toast(e.detail.message, e.detail.level));
+  }
+
+  const on = (name, handler) => document.addEventListener(name, handler);
+  on("click", onClick);
+  on("keydown", onKeydown);
+  on("htmx:beforeRequest", onBeforeRequest);
+  on("htmx:load", onLoad);
+  on("DOMContentLoaded", () => startCountdowns(document));
+  // Events the server sends in HX-Trigger.
+  on("closeModal", closeModal);
+  on("toast", (event) => showToast(event.detail.message, event.detail.level));
 })();

@@ -55,6 +55,9 @@ def test_phone_change_in_the_modal(page_js):
     label = page.locator("label[for=code]").inner_text()
     assert label == "Enter the 6-digit code we sent to •••• 0103"
     expect(page.locator("#code")).to_be_focused()
+    # The modal's step has an h2 under the page's one h1, also after the swap.
+    assert page.locator("#modal h2#verify-title").count() == 1
+    assert page.locator("h1").all_inner_texts() == ["My Profile"]
 
     page.fill("#code", f"{code[:3]} {code[3:]}")  # pasted with a space, as many apps show it
     page.click("[data-action=verify]")
@@ -64,6 +67,28 @@ def test_phone_change_in_the_modal(page_js):
     assert "Phone number updated" in page.locator("#toasts").inner_text()
     assert still_marked(page), "the page reloaded"
     assert user("member@example.com").phone == NEW_E164
+    assert not page.errors
+
+
+def test_the_verified_change_and_the_refreshed_section_come_in_one_answer(page_js):
+    """The code's answer closes the modal and carries the new Personal Data (out of band):
+    no event makes the section fetch itself with a second request."""
+    page = page_js
+    browser_signin(page, "member@example.com")
+    start_phone_change(page)
+    page.wait_for_selector("#modal dialog[open]")
+    page.click("[data-action=continue]")
+    page.wait_for_selector("#modal #code")
+    page.fill("#code", last_code("member@example.com"))
+    requests = []
+    page.on("request", lambda r: requests.append((r.method, r.url.split("/", 3)[3])))
+    page.click("[data-action=verify]")
+    page.wait_for_selector("#modal dialog", state="detached")
+    expect(page.locator("#personal-data [data-field=phone]")).to_have_text(NEW_E164)
+    page.wait_for_timeout(500)  # time for a second request, if anything asked for one
+    assert [m for m, _ in requests] == ["POST"] and requests[0][1].endswith("/code")
+    assert page.locator("#personal-data[hx-swap-oob]").count() == 0
+    assert "Phone number updated" in page.locator("#toasts").inner_text()
     assert not page.errors
 
 

@@ -7,6 +7,7 @@ import time
 
 import pytest
 from conftest import PASSWORD, last_code, user
+from playwright.sync_api import expect
 from twofactor.helpers import enable_totp, next_code, parse_otpauth, rfc6238
 
 from browser.conftest import browser_second_step, browser_signin
@@ -137,6 +138,11 @@ def test_regenerate_backup_codes(any_page, app):
         assert download.suggested_filename == "aesthetix-backup-codes.txt"
         text = open(download.path()).read()
         assert all(code in text for code in new)
+        # Copy: the codes go to the clipboard and the page's own "Copied." is the toast.
+        page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+        page.click("[data-action=copy-codes]")
+        expect(page.locator("#toasts .toast").last).to_have_text("Copied.")
+        assert page.evaluate("navigator.clipboard.readText()").split() == new
     page.click("[data-action=codes-done]")
     page.wait_for_selector("[data-backup-left='10']")
     assert user("member@example.com").totp_enabled
@@ -153,7 +159,14 @@ def test_remove_the_app(any_page, app):
     page.click("[data-action=continue]")
     page.wait_for_selector("#code")
     page.fill("#code", last_code("member@example.com"))
+    if page.js:  # one answer: the modal closes and the section comes along, out of band
+        requests = []
+        page.on("request", lambda r: requests.append(r.url))
     page.click("[data-action=verify]")
     page.wait_for_selector("[data-totp=off]")
+    if page.js:
+        page.wait_for_timeout(500)
+        assert len(requests) == 1 and requests[0].endswith("/code")
+        assert page.locator("#modal dialog").count() == 0
     assert not user("member@example.com").totp_enabled
     assert not page.errors

@@ -134,3 +134,31 @@ def test_bad_phone_is_inline_422(admin_client, dbconn):
         assert r.status_code == 422
         assert 'aria-invalid="true"' in r.get_data(as_text=True)
     assert user("member@example.com").phone == "+12025550103"
+
+
+TEAM_LINK = re.compile(r'<a href="/settings/team"[^>]*>Team</a>')
+
+
+def test_members_get_no_team_link(member_client):
+    for path in ("/settings/profile", "/settings/activity", "/settings/no-such-page"):
+        html = member_client.get(path).get_data(as_text=True)
+        assert 'href="/settings/profile"' in html and not TEAM_LINK.search(html), path
+
+
+def test_owners_and_admins_get_the_team_link(owner_client, admin_client):
+    for client in (owner_client, admin_client):
+        assert TEAM_LINK.search(client.get("/settings/profile").get_data(as_text=True))
+
+
+def test_the_link_follows_the_role(admin_client, dbconn):
+    Membership.update(role="member").where(
+        Membership.user == user("admin@example.com").id).execute()
+    assert not TEAM_LINK.search(admin_client.get("/settings/profile").get_data(as_text=True))
+
+
+def test_no_team_link_while_signed_in_as_a_member(admin_client):
+    target = user("member@example.com").id
+    r = post(admin_client, f"/settings/team/{target}/login-as", {}, token_from="/settings/team")
+    assert r.status_code == 303
+    html = admin_client.get("/settings/profile").get_data(as_text=True)
+    assert "data-impersonation" in html and not TEAM_LINK.search(html)

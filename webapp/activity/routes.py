@@ -17,7 +17,7 @@ from peewee import JOIN
 from ..ids import id_arg
 from ..models import AuditEvent, Membership, User
 from ..team import authz
-from ..web import page_or_fragment
+from ..web import own_seat, page_or_fragment
 from . import bp
 
 PAGE_SIZE = 50
@@ -75,7 +75,7 @@ class Filters:
 
 def scope():
     """The organisation id for owners and admins (they see its log), None for the others."""
-    seat = Membership.first_of(current_user.id).first()
+    seat = own_seat()
     if authz.may_view_org_activity(seat):
         return seat.organization_id
     return None

@@ -57,7 +57,7 @@ class PersonalFields:
     """Name and phone, as My Profile and a member's page edit them."""
 
     name = StringField(_l("Name"),
-                       validators=[Length(max=120, message=_l("Use at most 120 characters."))])
+                       validators=[Length(max=120, message=_l("Use at most %(max)d characters."))])
     phone = StringField(_l("Phone"), validators=[Length(max=32, message=_l("That's too long."))])
 
     def validate_name(self, field):

@@ -1,6 +1,6 @@
 """Settings > My Profile: personal data, password, two-factor."""
 
-from flask import abort, current_app, flash, redirect, url_for
+from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required
 
@@ -11,10 +11,11 @@ from ..forms import EmptyForm
 from ..models import Membership, User, UserSession, utcnow
 from ..security import N_, backup_codes, passwords
 from ..throttle import reserve
-from ..verify.responses import begin_change, start_modal
+from ..verify.responses import begin_change, refreshes, start_modal
 from ..web import (
     is_htmx,
     notify,
+    own_seat,
     page_or_fragment,
     refuse_while_impersonating,
     trigger,
@@ -30,12 +31,13 @@ def _signed_in():
 
 
 def may_edit_own_profile(user) -> bool:
-    membership = Membership.first_of(user.id).first()
+    membership = (own_seat() if user.id == current_user.id
+                  else Membership.first_of(user.id).first())
     return membership is None or membership.can_edit_own_profile
 
 
-def _context(**kw):
-    user = current_user._get_current_object()
+def _context(user=None, **kw):
+    user = user or current_user._get_current_object()
     ctx = {
         "user": user,
         "profile_form": kw.pop("profile_form", None) or ProfileForm(
@@ -54,8 +56,15 @@ def _context(**kw):
 @bp.get("", endpoint="show")
 @bp.get("/personal", endpoint="personal")
 def show():
-    """My Profile page; for htmx the Personal Data section alone (refreshed after a change)."""
+    """My Profile page; for htmx the Personal Data section alone."""
     return page_or_fragment("profile/show.html", "partials/profile/personal.html", **_context())
+
+
+@refreshes("profile.show", "profileChanged")
+def refreshed_personal() -> str:
+    """Personal Data for an out-of-band swap, from the user's row as the change left it."""
+    return render_template("partials/profile/personal.html", oob=True,
+                           **_context(User.get_by_id(current_user.id)))
 
 
 def _section_errors(form):

@@ -1,6 +1,6 @@
 """Settings > Team: the organisation's members, a member's page, admin changes, "Login as"."""
 
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required
 
@@ -11,11 +11,12 @@ from ..forms import EmptyForm
 from ..models import Membership, User, UserSession, utcnow
 from ..security import N_, backup_codes
 from ..security import channels as ch
-from ..verify.responses import begin_change, message_modal, start_modal
+from ..verify.responses import begin_change, message_modal, refreshes, start_modal
 from ..web import (
     done,
     is_htmx,
     is_impersonating,
+    own_seat,
     page_or_fragment,
     refuse_while_impersonating,
     trigger,
@@ -38,6 +39,8 @@ def _signed_in():
 
 def seat_of(user_id: int):
     """A person's membership (their first organisation), or None."""
+    if user_id == current_user.id:
+        return own_seat()  # read once a request, shared with the Team link in the header
     return Membership.first_of(user_id).first()
 
 
@@ -160,7 +163,7 @@ def _context(actor, target, **kw):
 @bp.get("/settings/team/<int:user_id>/personal", endpoint="personal")
 def member(user_id):
     """A member's page: personal data, two-factor, access, "Login as"; for htmx the Personal
-    Data section alone (refreshed after a verified change).
+    Data section alone.
 
     :raise 404: not in the actor's organisation.
     :raise 403: not an owner or admin.
@@ -172,10 +175,24 @@ def member(user_id):
 
 @bp.get("/settings/team/<int:user_id>/security")
 def security(user_id):
-    """The member's two-factor section alone (refreshed after a reset)."""
+    """The member's two-factor section alone."""
     actor, target = guard(authz.may_view, user_id, "view_member")
     return page_or_fragment("team/member.html", "partials/team/security.html",
                             **_context(actor, target))
+
+
+@refreshes("team.member", "profileChanged")
+def refreshed_personal(user_id) -> str:
+    """The member's Personal Data for an out-of-band swap, after a verified change."""
+    actor, target = guard(authz.may_view, user_id, "view_member")
+    return render_template("partials/team/personal.html", oob=True, **_context(actor, target))
+
+
+@refreshes("team.member", "memberChanged")
+def refreshed_security(user_id) -> str:
+    """The member's two-factor section for an out-of-band swap, after a reset."""
+    actor, target = guard(authz.may_view, user_id, "view_member")
+    return render_template("partials/team/security.html", oob=True, **_context(actor, target))
 
 
 @bp.post("/settings/team/<int:user_id>")
@@ -273,7 +290,7 @@ def reset_2fa(user_id):
 
 @bp.post("/settings/team/<int:user_id>/login-as")
 def login_as(user_id):
-    """Act as the member for at most 30 minutes (never as an owner, never as oneself).
+    """Act as the member for at most IMPERSONATION_SECONDS (never as an owner, never as oneself).
 
     :raise 404: not in the actor's organisation.
     :raise 403: no permission, an owner, or oneself.

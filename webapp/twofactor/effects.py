@@ -17,8 +17,8 @@ from ..auth.session import sign_out_other_sessions
 from ..db import atomic_write
 from ..models import PendingTotp, User, utcnow
 from ..security import N_, backup_codes, crypto, stepup, totp, totp_store
-from ..verify.responses import finish_in_page, to_modal
-from ..web import fragment, is_htmx, notify, notify_phone, page_or_fragment, trigger
+from ..verify.responses import finish_in_page, to_modal, with_section
+from ..web import fragment, is_htmx, notify, notify_phone, page_or_fragment
 from .forms import SetupCodeForm
 
 # --- keys ----------------------------------------------------------------------------------------
@@ -137,7 +137,8 @@ def after_enable(v: stepup.Verified):
     pending = start_pending(user, utcnow())
     if not is_htmx():
         return redirect(url_for("twofactor.setup"), 303)
-    return setup_response(user, pending, first=True)
+    # The code form's wrong-code answers stay in the step; this one replaces the modal.
+    return to_modal(setup_response(user, pending, first=True))
 
 
 # --- pending setup and its pages ------------------------------------------------------------------
@@ -193,7 +194,7 @@ def setup_response(user: User, pending: PendingTotp, form=None, *, error=None, s
         "minutes": setup_seconds() // 60,
     }
     if first and is_htmx():
-        return to_modal(fragment("partials/twofactor/setup_modal.html", status, **context))
+        return fragment("partials/twofactor/setup_modal.html", status, **context)
     return page_or_fragment("twofactor/setup.html", "partials/twofactor/setup.html", status,
                             **context)
 
@@ -206,10 +207,13 @@ def codes_file(user: User, codes: list[str]) -> str:
 
 
 def show_codes(codes: list[str], *, title: str, intro: str | None = None):
-    """The codes, once: never cached, never stored in a form that could show them again."""
+    """The codes, once: never cached, never stored in a form that could show them again.
+
+    For htmx the Two-factor section of the profile comes along, swapped out of band.
+    """
     request.no_store = True
     user = current_user._get_current_object()
     response = page_or_fragment("twofactor/codes.html", "partials/twofactor/codes.html",
                                 codes=codes, title=title, intro=intro,
                                 download=codes_file(user, codes))
-    return trigger(response, twofactorChanged=True)
+    return with_section(response, "twofactorChanged", url_for("profile.show"))

@@ -6,7 +6,7 @@ session's "recently verified" window).
 """
 
 import click
-from flask import redirect, url_for
+from flask import redirect, render_template, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required
 
@@ -18,7 +18,7 @@ from ..forms import EmptyForm
 from ..models import PendingTotp, User, utcnow
 from ..security import N_, backup_codes, crypto, stepup, totp
 from ..verify import engine
-from ..verify.responses import message_modal, start_modal
+from ..verify.responses import message_modal, refreshes, start_modal, to_modal
 from ..web import (
     fragment,
     is_htmx,
@@ -50,9 +50,16 @@ def section_context(user: User) -> dict:
             "backup_left": backup_codes.unused(user) if user.totp_enabled else 0}
 
 
+@refreshes("profile.show", "twofactorChanged")
+def refreshed_section() -> str:
+    """The Two-factor section for an out-of-band swap, from the user's row as it is now."""
+    return render_template("partials/profile/twofactor.html", oob=True,
+                           **section_context(User.get_by_id(current_user.id)))
+
+
 @bp.get("")
 def section():
-    """The Two-factor section of My Profile alone (refreshed after a change)."""
+    """The Two-factor section of My Profile alone (for htmx; otherwise the profile)."""
     if not is_htmx():
         return redirect(url_for("profile.show", _anchor="two-factor"))
     return fragment("partials/profile/twofactor.html",
@@ -134,9 +141,11 @@ def confirm():
 
     :raise 403: while signed in as another person.
     """
+    # The code form answers in place (a wrong code, then the backup codes); a refusal
+    # replaces the modal instead (to_modal).
     user, refused = _setup_user()
     if refused:
-        return refused
+        return to_modal(refused)
     now = utcnow()
     form = SetupCodeForm()
     pending = pending_for(user, now)
@@ -144,10 +153,10 @@ def confirm():
         # Only a verified step-up makes a secret: without one (or after it expired), back
         # to the start.
         if not engine.recently_verified():
-            return message_modal(N_("Start the setup again"),
-                                 gettext("This setup expired or was started elsewhere. Choose "
-                                         "Setup again and verify it's you."), 409,
-                                 back=url_for("twofactor.setup"))
+            return to_modal(message_modal(
+                N_("Start the setup again"),
+                gettext("This setup expired or was started elsewhere. Choose Setup again and "
+                        "verify it's you."), 409, back=url_for("twofactor.setup")))
         pending = start_pending(user, now)
         return setup_response(user, pending, form, status=409,
                               error=gettext("This setup expired or was restarted elsewhere. "
@@ -191,9 +200,9 @@ def confirm():
             stepup.close_others(user.id, now)
             audit.record("totp.enabled", subject=user, channel="totp")
     except _Raced:
-        return message_modal(N_("Authenticator app already on"),
-                             gettext("This setup was already finished."), 409,
-                             back=url_for("profile.show"))
+        return to_modal(message_modal(N_("Authenticator app already on"),
+                                      gettext("This setup was already finished."), 409,
+                                      back=url_for("profile.show")))
     user.totp_secret, user.totp_enabled_at, user.totp_last_step = pending.secret, now, step
     sign_out_other_sessions(user)  # a new factor: other browsers sign in again with it
     # A new way to sign in is told to every channel the account trusts.

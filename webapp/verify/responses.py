@@ -4,8 +4,12 @@ Shared by every blueprint that starts a verification (profile, team, two-factor)
 blueprint imports another blueprint's routes.
 """
 
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
 from flask import current_app, flash, redirect, request, url_for
 from flask_babel import gettext
+from werkzeug.exceptions import HTTPException
 
 from .. import audit
 from ..forms import CodeForm, EmptyForm
@@ -69,14 +73,23 @@ def step_context(c: Challenge, *, step=None, error=None, message=None):
 
 
 def render_step(c: Challenge, status: int = 200, **kw):
+    """The step as the /verify page, or for htmx the step alone: with an h1 when it replaces
+    a step of that page (its requests carry heading=h1), with an h2 in the modal."""
+    on_page = not is_htmx() or request.values.get("heading") == "h1"
     return page_or_fragment("verify/page.html", "partials/verify/step.html", status,
-                            **step_context(c, **kw))
+                            heading="h1" if on_page else "h2", **step_context(c, **kw))
 
 
 def to_modal(response):
-    """An answer to a form elsewhere on the page that opens the modal instead."""
-    response.headers["HX-Retarget"] = "#modal"
-    response.headers["HX-Reswap"] = "innerHTML"
+    """Send an htmx answer to #modal instead of the asking form's own target.
+
+    Only for forms whose answer is either their own markup (errors, the next step) or a
+    modal, depending on the outcome; a form that always opens a modal says
+    hx-target="#modal" in its markup.
+    """
+    if is_htmx():
+        response.headers["HX-Retarget"] = "#modal"
+        response.headers["HX-Reswap"] = "innerHTML"
     return response
 
 
@@ -84,7 +97,7 @@ def open_modal(c: Challenge, status: int = 200, **kw):
     """First step of a step-up started from a page: the modal for htmx, the page otherwise."""
     if not is_htmx():
         return redirect(url_for("verify.show", cid=c.id), 303)
-    return to_modal(fragment("partials/verify/modal.html", status, **step_context(c, **kw)))
+    return fragment("partials/verify/modal.html", status, **step_context(c, **kw))
 
 
 def message_modal(title: str, message: str, status: int, *, back: str, help: str | None = None):
@@ -94,19 +107,58 @@ def message_modal(title: str, message: str, status: int, *, back: str, help: str
     translated; `help` names a help paragraph of partials/verify/message.html.
     """
     template = "partials/verify/message_modal.html" if is_htmx() else "verify/message.html"
-    response = fragment(template, status, title=gettext(title), message=message, back=back,
-                        help=help)
-    return to_modal(response) if is_htmx() else response
+    return fragment(template, status, title=gettext(title), message=message, back=back,
+                    help=help)
+
+
+# The page sections a verified change refreshes: (endpoint of the page the person returns
+# to, what changed) -> a function of that page's URL values that renders the section for an
+# out-of-band swap (its root carries hx-swap-oob). Filled by the blueprints with @refreshes.
+SECTIONS: dict[tuple[str, str], Callable[..., str]] = {}
+
+
+def refreshes(page: str, changed: str):
+    """Register the renderer of the section of `page` that shows what `changed` changes."""
+    def register(render):
+        SECTIONS[(page, changed)] = render
+        return render
+    return register
+
+
+def refreshed_section(changed: str, back: str) -> str:
+    """The section of the page at `back` that `changed` names, marked for an out-of-band swap.
+
+    Empty when that page has no such section, or the person may no longer see it.
+    """
+    try:
+        endpoint, values = current_app.create_url_adapter(request).match(
+            urlsplit(back).path, method="GET")
+    except HTTPException:
+        return ""
+    render = SECTIONS.get((endpoint, changed))
+    if render is None:
+        return ""
+    try:
+        return render(**values)
+    except HTTPException:  # refused now (permission gone): the toast still says it's done
+        return ""
+
+
+def with_section(response, changed: str, back: str):
+    """Add the refreshed section to an htmx answer: one response, no second request."""
+    if is_htmx():
+        response.set_data(response.get_data(as_text=True) + refreshed_section(changed, back))
+    return response
 
 
 def finish_in_page(message: str, *, refresh: str, back: str):
-    """Close the modal, refresh a page section, show a toast; or 303 back without JavaScript."""
+    """Close the modal, show a toast and the refreshed section (out of band), all in one
+    answer; or 303 back to the page with a flash without JavaScript."""
     if not is_htmx():
         flash(message, "success")
         return redirect(back, 303)
-    response = fragment("partials/empty.html")
-    return trigger(response, closeModal=True, toast={"message": message, "level": "success"},
-                   **{refresh: True})
+    response = with_section(fragment("partials/empty.html"), refresh, back)
+    return trigger(response, closeModal=True, toast={"message": message, "level": "success"})
 
 
 def start_modal(subject, actor, purpose: str, payload: dict, *, back: str,
@@ -133,13 +185,17 @@ LIMIT_TEXT = {
 
 
 def begin_change(subject, actor, purpose: str, payload: dict, *, back: str):
-    """Start a phone/email change: eligibility first, then the daily cap, then the challenge."""
+    """Start a phone/email change: eligibility first, then the daily cap, then the challenge.
+
+    Called by the profile forms, whose other answers are their own section: every answer
+    here goes to #modal (to_modal).
+    """
     now = utcnow()
     rule = engine.purpose(purpose).channels
     if not ch.eligible_channels(subject, rule):
-        return message_modal(N_("No way to verify this change"),
-                             stepup.no_channel_message(subject, rule, actor, gettext), 409,
-                             back=back, help="no-channel")
+        return to_modal(message_modal(N_("No way to verify this change"),
+                                      stepup.no_channel_message(subject, rule, actor, gettext),
+                                      409, back=back, help="no-channel"))
     allowed, reset = engine.take_change_attempt(subject, now)
     if not allowed:
         audit.record("change.limited", subject=subject, actor=actor, outcome="limited",
@@ -150,5 +206,5 @@ def begin_change(subject, actor, purpose: str, payload: dict, *, back: str):
                        limit=limit, hours=hours, minutes=rest // 60)
         response = message_modal(N_("Daily limit reached"), text, 429, back=back, help="limit")
         response.headers["Retry-After"] = str(int((reset - now).total_seconds()))
-        return response
-    return open_modal(engine.start(subject, actor, purpose, payload, now=now))
+        return to_modal(response)
+    return to_modal(open_modal(engine.start(subject, actor, purpose, payload, now=now)))

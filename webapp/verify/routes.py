@@ -1,7 +1,8 @@
 """The verification steps every sensitive action goes through: choose, receive, enter.
 
-Each step is one partial with one root (#verify-step). With htmx the step swaps in place
-inside the modal; without JavaScript /verify/<id> is a full page around the same partial.
+Each step is one partial with one root (#verify-step). With htmx the step swaps in place,
+inside the modal or on the /verify/<id> page (sign-in); without JavaScript /verify/<id> is a
+full page around the same partial.
 """
 
 from flask import abort, flash, redirect, request, session, url_for
