@@ -25,6 +25,13 @@ def page_or_fragment(page: str, partial: str, status: int = 200, **context):
     return response
 
 
+def card_or_fragment(partial: str, status: int = 200, *, page_title: str, labelled_by: str,
+                     **context):
+    """A step's partial alone for htmx, or as a page of its own: a narrow card with an h1."""
+    return page_or_fragment("card.html", partial, status, card_partial=partial,
+                            page_title=page_title, labelled_by=labelled_by, **context)
+
+
 def fragment(partial: str, status: int = 200, **context):
     response = current_app.make_response((render_template(partial, **context), status))
     response.vary.add("HX-Request")

@@ -18,7 +18,7 @@ from ..db import atomic_write
 from ..models import PendingTotp, User, utcnow
 from ..security import N_, backup_codes, crypto, stepup, totp, totp_store
 from ..verify.responses import finish_in_page, to_modal, with_section
-from ..web import fragment, is_htmx, notify, notify_phone, page_or_fragment
+from ..web import card_or_fragment, fragment, is_htmx, notify, notify_phone
 from .forms import SetupCodeForm
 
 # --- keys ----------------------------------------------------------------------------------------
@@ -195,8 +195,9 @@ def setup_response(user: User, pending: PendingTotp, form=None, *, error=None, s
     }
     if first and is_htmx():
         return fragment("partials/twofactor/setup_modal.html", status, **context)
-    return page_or_fragment("twofactor/setup.html", "partials/twofactor/setup.html", status,
-                            **context)
+    return card_or_fragment("partials/twofactor/setup.html", status,
+                            page_title=gettext("Set up an authenticator app"),
+                            labelled_by="totp-setup-title", **context)
 
 
 def codes_file(user: User, codes: list[str]) -> str:
@@ -213,7 +214,8 @@ def show_codes(codes: list[str], *, title: str, intro: str | None = None):
     """
     request.no_store = True
     user = current_user._get_current_object()
-    response = page_or_fragment("twofactor/codes.html", "partials/twofactor/codes.html",
-                                codes=codes, title=title, intro=intro,
+    response = card_or_fragment("partials/twofactor/codes.html", page_title=title,
+                                labelled_by="backup-codes-title", title=title, codes=codes,
+                                intro=intro,
                                 download=codes_file(user, codes))
     return with_section(response, "twofactorChanged", url_for("profile.show"))

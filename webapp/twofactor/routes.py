@@ -20,11 +20,11 @@ from ..security import N_, backup_codes, crypto, stepup, totp
 from ..verify import engine
 from ..verify.responses import message_modal, refreshes, start_modal, to_modal
 from ..web import (
+    card_or_fragment,
     fragment,
     is_htmx,
     notify,
     notify_phone,
-    page_or_fragment,
     refuse_while_impersonating,
 )
 from . import bp
@@ -107,8 +107,9 @@ def setup():
         return refused
     pending = pending_for(user, utcnow())
     if pending is None:
-        return page_or_fragment("twofactor/start.html", "partials/twofactor/start.html",
-                                user=user, form=EmptyForm())
+        return card_or_fragment("partials/twofactor/start.html",
+                                page_title=gettext("Set up an authenticator app"),
+                                labelled_by="totp-setup-title", user=user, form=EmptyForm())
     return setup_response(user, pending)
 
 

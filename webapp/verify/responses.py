@@ -16,7 +16,7 @@ from ..forms import CodeForm, EmptyForm
 from ..models import Challenge, utcnow
 from ..security import N_, stepup
 from ..security import channels as ch
-from ..web import fragment, is_htmx, page_or_fragment, trigger
+from ..web import card_or_fragment, fragment, is_htmx, trigger
 from . import engine
 
 
@@ -76,8 +76,10 @@ def render_step(c: Challenge, status: int = 200, **kw):
     """The step as the /verify page, or for htmx the step alone: with an h1 when it replaces
     a step of that page (its requests carry heading=h1), with an h2 in the modal."""
     on_page = not is_htmx() or request.values.get("heading") == "h1"
-    return page_or_fragment("verify/page.html", "partials/verify/step.html", status,
-                            heading="h1" if on_page else "h2", **step_context(c, **kw))
+    context = step_context(c, **kw)
+    return card_or_fragment("partials/verify/step.html", status,
+                            page_title=context["purpose_title"], labelled_by="verify-title",
+                            heading="h1" if on_page else "h2", **context)
 
 
 def to_modal(response):
@@ -106,9 +108,13 @@ def message_modal(title: str, message: str, status: int, *, back: str, help: str
     `title` is the English msgid (marked with N_), translated here; `message` comes
     translated; `help` names a help paragraph of partials/verify/message.html.
     """
-    template = "partials/verify/message_modal.html" if is_htmx() else "verify/message.html"
-    return fragment(template, status, title=gettext(title), message=message, back=back,
-                    help=help)
+    title = gettext(title)
+    if is_htmx():
+        return fragment("partials/verify/message_modal.html", status, title=title,
+                        message=message, back=back, help=help)
+    return card_or_fragment("partials/verify/message.html", status, page_title=title,
+                            labelled_by="message-title", title=title, message=message, back=back,
+                            help=help)
 
 
 # The page sections a verified change refreshes: (endpoint of the page the person returns
