@@ -41,6 +41,11 @@ CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 DURATION = int(os.environ.get("BENCH_SECONDS", "6"))
 PASSWORD = "bench-password-aesthetix"  # noqa: S105 - throwaway bench data
 EMAIL = "member@example.com"
+# Sent on the sign-in and on every replayed request: Flask-Login's session protection binds the
+# session to the client's address and User-Agent, and a replay with another one (urllib's
+# default at sign-in, none from wrk) marks the session non-fresh and re-signs the cookie on
+# every response -- a slower path than any browser takes.
+USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) aesthetix-bench/1"
 CSRF_RE = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 
 
