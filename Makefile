@@ -12,7 +12,7 @@ TEST_PG_URL    ?= postgresql://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/13
 SERVICES = TEST_DATABASE_URL=$(TEST_PG_URL) TEST_RATELIMIT_STORAGE_URI=$(TEST_REDIS_URL)
 
-.PHONY: run test test-services serve bench bench-team lint install chromium clean screenshots messages
+.PHONY: run test test-services serve bench bench-team profile lint install chromium clean screenshots messages
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,13 @@ bench: $(STAMP)
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null) \
 	  || echo "wrk unavailable: bench/run.py falls back to its Python load driver"; }
 	$(PY) bench/run.py
+
+# Where a hot request's time goes, in process: CPU per request and a per-component breakdown
+# (SQL text vs execution, gettext, Jinja, url_for, forms, session, hooks). Not in CI.
+# PROFILE_ARGS=--postgres for PostgreSQL + Redis; --pstats for cProfile's top functions.
+PROFILE_ARGS ?=
+profile: $(STAMP)
+	$(PY) bench/profile_endpoints.py $(PROFILE_ARGS)
 
 # Team list and activity log growth: time per page as a ratio to the small case (not in CI).
 bench-team: $(STAMP)
