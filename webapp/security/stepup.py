@@ -181,6 +181,7 @@ def no_channel_message(subject: User, rule: str, actor: User | None = None,
 
 ALREADY_USED = N_("This code has already been used. Start again if you need to.")
 TOO_MANY = N_("Too many wrong codes for this verification. Start again.")
+NO_ATTEMPTS_LEFT = N_("This verification has no attempts left. Start again.")
 CONTACT_CHANGED = N_("The account's email, phone or sign-in methods changed since this "
                      "verification started, so it was closed. Start again.")
 
@@ -431,8 +432,10 @@ def _claim_challenge_attempt(c: Challenge, now, policy: Policy) -> None:
                    .execute())
     if not counted:
         fresh = Challenge.get_by_id(c.id)
-        ensure_open(fresh, now, policy)
-        raise ChallengeClosed(TOO_MANY)
+        if fresh.attempts < policy.max_attempts:
+            ensure_open(fresh, now, policy)  # used, cancelled or expired: say which
+        # Parallel submissions took the last attempts (wrong codes or not): no blame.
+        raise ChallengeClosed(NO_ATTEMPTS_LEFT)
     c.attempts = counted[0].attempts
 
 
