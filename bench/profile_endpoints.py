@@ -44,7 +44,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.run import CSRF_RE, EMAIL, PASSWORD, PG_URL, REDIS_URL, USER_AGENT  # noqa: E402
+from bench.run import (  # noqa: E402
+    EMAIL,
+    PASSWORD,
+    PG_URL,
+    REDIS_URL,
+    USER_AGENT,
+    in_process_signin,
+)
 
 REQUESTS = int(os.environ.get("PROFILE_REQUESTS", "100"))
 ROUNDS = int(os.environ.get("PROFILE_ROUNDS", "5"))
@@ -102,28 +109,8 @@ def seed(app) -> None:
 
 
 def sign_in(app, email: str):
-    """A test client through the real sign-in: password, email code; our User-Agent throughout."""
-    from webapp.extensions import db
-    from webapp.models import OutboxMessage
-
-    client = app.test_client()
-    client.environ_base["HTTP_USER_AGENT"] = USER_AGENT
-
-    def token(path):
-        return CSRF_RE.search(client.get(path).get_data(as_text=True)).group(1)
-
-    r = client.post("/login", data={"email": email, "password": PASSWORD,
-                                    "csrf_token": token("/login")})
-    verify = urllib.parse.urlsplit(r.headers["Location"]).path
-    t = token(verify)
-    client.post(verify + "/channel", data={"channel": "email", "csrf_token": t})
-    with app.app_context(), db.connection_context():
-        body = (OutboxMessage.select().where(OutboxMessage.to == email)
-                .order_by(OutboxMessage.id.desc()).first().body)
-    code = re.search(r"\b(\d{6})\b", body).group(1)
-    r = client.post(verify + "/code", data={"code": code, "csrf_token": t})
-    assert r.status_code == 303, r.status_code
-    return client, token
+    """A test client through the real sign-in (password, email code), our User-Agent."""
+    return in_process_signin(app, email)
 
 
 def cookie_of(client) -> str:

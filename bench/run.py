@@ -301,7 +301,7 @@ def in_process_signin(app, email=EMAIL):
     verify = urllib.parse.urlsplit(r.headers["Location"]).path
     t = token(verify)
     client.post(verify + "/channel", data={"channel": "email", "csrf_token": t})
-    with db.connection_context():
+    with app.app_context(), db.connection_context():
         body = (OutboxMessage.select().where(OutboxMessage.to == email)
                 .order_by(OutboxMessage.id.desc()).first().body)
     code = re.search(r"\b(\d{6})\b", body).group(1)
