@@ -40,8 +40,6 @@ DEFAULTS = {
     # for it; a browser with one gets the same number on its own key.
     "LOGIN_FAILURES_PER_ACCOUNT": "10 per 15 minutes",
     "LOGIN_FAILURES_PER_IP": "50 per 15 minutes",
-    # Wrong current passwords on "Change password", per user.
-    "PASSWORD_CHANGE_FAILURES": "10 per 15 minutes",  # nosec B105 - a rate, not a secret
     # Step-up engine.
     "CODE_TTL_SECONDS": 300,
     "CODE_MAX_ATTEMPTS": 5,
@@ -77,6 +75,8 @@ DEFAULTS = {
 # Empty defaults, not secrets: real values come from the environment. SECRET_KEY has none:
 # required in production, generated under instance/ in development.
 DEFAULTS["MAIL_PASSWORD"] = ""  # nosec B105
+# Wrong current passwords on "Change password", per user (a rate; bandit reads "PASSWORD").
+DEFAULTS["PASSWORD_CHANGE_FAILURES"] = "10 per 15 minutes"  # nosec B105
 DEFAULTS["SECRET_KEY"] = None
 
 _BOOL = {"1", "true", "yes", "on"}
