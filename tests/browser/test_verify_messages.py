@@ -3,8 +3,7 @@ the change attempts left today, the lost-access help, and the wrong-code message
 
 import re
 
-from conftest import PASSWORD, last_code
-from twofactor.helpers import enable_totp
+from conftest import PASSWORD
 
 from browser.conftest import browser_signin
 from webapp.extensions import db
@@ -29,3 +28,37 @@ def test_cancel_at_sign_in_returns_to_the_sign_in_page(any_page):
     with db.connection_context():
         assert Challenge.select().where(Challenge.cancelled_at.is_null(False)).count() == 1
     assert not page.errors
+
+
+def start_phone_change(page, number):
+    page.goto("/settings/profile")
+    page.fill("#phone", number)
+    page.click("[data-action=update-profile]")
+    if page.js:
+        page.wait_for_selector("#modal dialog[open] [data-step=choose]")
+    else:
+        page.wait_for_url(re.compile(r"/verify/"))
+
+
+def cancel_choice(page):
+    if page.js:
+        page.keyboard.press("Escape")
+        page.wait_for_selector("#modal dialog", state="detached")
+    else:
+        page.click("[data-step=choose] button[form=verify-cancel]")
+        page.wait_for_url(re.compile(r"/settings/profile$"))
+
+
+def test_the_modal_says_how_many_changes_are_left_and_that_a_cancel_counts(any_page):
+    """Bug 3: before the daily cap is hit, the person sees what is left; a cancel uses one."""
+    page = any_page
+    browser_signin(page)
+    start_phone_change(page, "+1 202 555 0191")
+    left = page.locator("[data-help=changes-left]")
+    assert left.inner_text() == ("4 of 5 changes left today. Every attempt counts, "
+                                 "including one you cancel.")
+    cancel_choice(page)
+    start_phone_change(page, "+1 202 555 0192")
+    assert left.inner_text().startswith("3 of 5 changes left today.")
+    assert not page.errors
+

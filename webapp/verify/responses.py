@@ -47,6 +47,10 @@ def step_context(c: Challenge, *, step=None, error=None, message=None):
             step = "choose"
         else:
             step = "code"
+    changes_left = None
+    if step == "choose" and c.purpose in engine.CAPPED:
+        # Said before the cap is hit: this attempt already took its slot when it started.
+        changes_left = engine.change_attempts_left(c.subject_id, now)
     resend_in = None
     if step == "code" and c.channel in stepup.SENT_CHANNELS:
         ready = stepup.can_resend_at(c, pol)
@@ -60,6 +64,7 @@ def step_context(c: Challenge, *, step=None, error=None, message=None):
         "error": error,
         "message": message,
         "resend_in": resend_in,
+        "changes_left": changes_left,
         "can_resend": stepup.can_resend_at(c, pol) is not None,
         "masked": (ch.mask_email(c.destination) if c.channel == "email"
                    else ch.mask_phone(c.destination)),
