@@ -4,6 +4,7 @@ the change attempts left today, the lost-access help, and the wrong-code message
 import re
 
 from conftest import PASSWORD
+from twofactor.helpers import enable_totp
 
 from browser.conftest import browser_signin
 from webapp.extensions import db
@@ -62,3 +63,23 @@ def test_the_modal_says_how_many_changes_are_left_and_that_a_cancel_counts(any_p
     assert left.inner_text().startswith("3 of 5 changes left today.")
     assert not page.errors
 
+
+def test_the_lost_access_help_names_backup_codes_only_where_they_work(any_page, app):
+    """Bug 11: a phone change takes no backup code, so its help does not offer one; the
+    sign-in, which does, still does."""
+    page = any_page
+    enable_totp(app, "member@example.com")
+    password_step(page)
+    page.click("[data-help=lost-access] summary")
+    assert "backup code" in page.locator("[data-help=lost-access]").inner_text()
+    assert page.locator("input[name=channel][value=backup]").count() == 1
+    page.click("[data-step=choose] button[form=verify-cancel]")
+    page.wait_for_url(re.compile(r"/login$"))
+
+    browser_signin(page)
+    start_phone_change(page, "+1 202 555 0193")
+    page.click("[data-help=lost-access] summary")
+    help_text = page.locator("[data-help=lost-access]").inner_text()
+    assert "backup" not in help_text and "reset your two-factor" in help_text
+    assert page.locator("input[name=channel][value=backup]").count() == 0
+    assert not page.errors

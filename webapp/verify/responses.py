@@ -65,6 +65,8 @@ def step_context(c: Challenge, *, step=None, error=None, message=None):
         "message": message,
         "resend_in": resend_in,
         "changes_left": changes_left,
+        # The lost-access help names backup codes only where they are accepted (sign-in).
+        "backup_accepted": purpose.channels == ch.SIGN_IN,
         "can_resend": stepup.can_resend_at(c, pol) is not None,
         "masked": (ch.mask_email(c.destination) if c.channel == "email"
                    else ch.mask_phone(c.destination)),
