@@ -8,7 +8,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from flask import current_app, flash, redirect, request, url_for
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from werkzeug.exceptions import HTTPException
 
 from .. import audit
@@ -180,7 +180,7 @@ def start_modal(subject, actor, purpose: str, payload: dict, *, back: str,
     try:
         c = engine.start(subject, actor, purpose, payload)
     except stepup.NoChannel as exc:
-        return message_modal(no_channel_title, exc.text(gettext), 409, back=back,
+        return message_modal(no_channel_title, exc.text(gettext, ngettext), 409, back=back,
                              help="no-channel")
     return open_modal(c)
 
