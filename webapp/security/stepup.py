@@ -536,10 +536,8 @@ def verify(c: Challenge, raw_code, *, now, policy: Policy, key: bytes,
         left = max(0, policy.max_attempts - c.attempts)
         if left == 0:
             raise ChallengeClosed(TOO_MANY)
-        if why == "used":
-            singular, plural = WRONG_CODE["used_" + method]
-        else:
-            singular, plural = WRONG_CODE["wrong_totp" if method == "totp" else "wrong"]
+        # By what was wrong and the method: "wrong_totp", "used_backup", ... else plain "wrong".
+        singular, plural = WRONG_CODE.get(f"{why}_{method}", WRONG_CODE["wrong"])
         raise WrongCode(singular, {"num": left}, plural=plural, attempts_left=left)
     locked_now = (CodeFailures.select(CodeFailures.id)
                   .where((CodeFailures.user == subject.id) & (CodeFailures.method == method)
