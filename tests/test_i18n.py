@@ -21,10 +21,14 @@ DUMMY = {
     "Enter the 6-digit code we sent to %(destination)s":  # _t() with a placeholder
         "Den 6-stelligen Code an %(destination)s eingeben",
     "code sent to %(destination)s": "Code an %(destination)s",  # security/ (Flask-free)
-    "That code isn't right. %(left)s attempt(s) left.":  # a step-up refusal with a value
-        "Falscher Code. Noch %(left)s Versuch(e).",
     "Copied.": "Kopiert.",  # app.js shows it, read from the page (data-copied)
     "Your password was changed": "Ihr Passwort wurde geändert",  # a notice's subject
+}
+# A step-up refusal with a count: ngettext, so each language applies its own plural rule.
+PLURALS = {
+    ("That code isn't right. %(num)d attempt left.",
+     "That code isn't right. %(num)d attempts left."):
+        ("Falscher Code. Noch %(num)d Versuch.", "Falscher Code. Noch %(num)d Versuche."),
 }
 
 
@@ -39,6 +43,7 @@ def extracted(tmp_path_factory):
 
 @pytest.mark.parametrize("msgid", [
     *DUMMY,
+    *(singular for singular, _ in PLURALS),
     "Enter the 6-digit code we sent to the member's phone %(destination)s",
     "Hello %(name)s,",  # the notice emails
     "Your Aesthetix CRM code: %(code)s",
@@ -63,7 +68,7 @@ def test_the_committed_template_has_the_key_strings():
 @pytest.fixture
 def german(tmp_path):
     catalog = Catalog(locale="de")
-    for msgid, text in DUMMY.items():
+    for msgid, text in {**DUMMY, **PLURALS}.items():
         catalog.add(msgid, text)
     (tmp_path / "de/LC_MESSAGES").mkdir(parents=True)
     with (tmp_path / "de/LC_MESSAGES/messages.mo").open("wb") as f:
@@ -106,7 +111,7 @@ def test_a_compiled_catalog_translates_pages_forms_and_engine_messages(app_facto
 
     r = post(client, verify + "/code", {"code": "000000"}, token_from=verify)
     assert r.status_code == 422
-    assert "Falscher Code. Noch 4 Versuch(e)." in r.get_data(as_text=True)
+    assert "Falscher Code. Noch 4 Versuche." in r.get_data(as_text=True)
 
 
 def test_the_copy_confirmation_comes_translated_from_the_page(app_factory, german):

@@ -191,12 +191,26 @@ def test_five_wrong_codes_kill_the_challenge(member):
 
 @pytest.mark.parametrize("raw", ["", " ", "12345", "1234567", "１２３４５６", "١٢٣٤٥٦", "12345６",
                                  "+12345", "1e5", "0x1E240", "x" * 10_000, None, ["123456"]])
-def test_malformed_codes_count_as_failures(member, raw):
+def test_malformed_codes_use_nothing_and_are_never_compared(member, raw):
+    """A code of the wrong shape can never match: it is refused before either limit is
+    claimed, so it uses no attempt of the challenge and no slot of the account."""
     c = start(member)
     send(c)
-    with pytest.raises(stepup.WrongCode):
+    with pytest.raises(stepup.BadFormat, match="6 digits"):
         verify(c, raw)
-    assert Challenge.get_by_id(c.id).attempts == 1
+    assert Challenge.get_by_id(c.id).attempts == 0
+    assert CodeFailures.select().count() == 0
+
+
+def test_wrong_codes_say_how_many_attempts_are_left_in_words(member):
+    c = start(member)
+    code = send(c).code
+    wrong = "000000" if code != "000000" else "111111"
+    for left in (4, 3, 2, 1):
+        with pytest.raises(stepup.WrongCode) as exc:
+            verify(c, wrong)
+        assert exc.value.message == ("That code isn't right. 1 attempt left." if left == 1 else
+                                     f"That code isn't right. {left} attempts left.")
 
 
 def test_spaces_in_a_pasted_code_are_fine(member):

@@ -61,6 +61,17 @@ def reserve(*claims: tuple[str, ...]) -> Reservation:
     return reservation
 
 
+def remaining(limit: str, *keys: str) -> int | None:
+    """Slots left in the current window of `(limit, key, ...)`, read without taking one;
+    None while limits are off (nothing to count)."""
+    if not limiter.enabled:
+        return None
+    item = parse(limit)
+    stats = limiter.limiter.get_window_stats(item, current_app.config["RATELIMIT_KEY_PREFIX"],
+                                             *keys)
+    return max(0, stats.remaining)
+
+
 def _give_back(item, ids) -> None:
     strategy = limiter.limiter
     if isinstance(strategy, FixedWindowRateLimiter):

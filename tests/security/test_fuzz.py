@@ -149,16 +149,23 @@ def fresh_attempts(cid):
 
 
 def test_a19_malformed_codes_are_refused_cleanly_and_consume_nothing(fuzz_target):
-    """A-19: only six ASCII digits can match; everything else is a wrong code (422)."""
+    """A-19: only six ASCII digits can match; anything else is a format error (422) that is
+    never compared and uses nothing: no attempt of the challenge, no slot of the account."""
     client, token, routes = fuzz_target
     path = next(p for p, e in routes if e == "verify.code")
     cid = path.split("/")[2]
     code = last_code("owner@example.com")
     assert code not in {normalise_code(raw) for raw in OTP_INPUTS}  # one in a million
     for raw in OTP_INPUTS:
-        fresh_attempts(cid)
+        malformed = normalise_code(raw) is None
+        fresh_attempts(cid)  # a well-formed wrong code uses an attempt: each starts afresh
         r = client.post(path, data={"code": raw, "csrf_token": token})
         assert r.status_code == 422, (raw, r.status_code)
+        if malformed:
+            assert "Enter the" in r.get_data(as_text=True), raw  # the code, or its 6 digits
+            with db.connection_context():
+                assert Challenge.get_by_id(cid).attempts == 0, raw
+                assert CodeFailures.select().count() == 0, raw
         fresh_attempts(cid)
         # A duplicated field: the first value is the one checked.
         r = client.post(path, data=MultiDict([("code", raw), ("code", code),

@@ -81,7 +81,7 @@ def _wrong_code_run(server, email, clients, verify, *, parallel: bool, tries: in
 
 
 def _outcomes(results):
-    wrong = sum(1 for r in results if r.status == 422 and "attempt(s) left" in r.text)
+    wrong = sum(1 for r in results if r.status == 422 and "left." in r.text)
     locked = sum(1 for r in results if r.status == 429 and "Too many wrong codes" in r.text)
     return wrong, locked
 

@@ -92,6 +92,21 @@ def consume(user: User, key: bytes, raw, now) -> bool:
     return updated == 1
 
 
+def was_used(user: User, key: bytes, raw) -> bool:
+    """Whether `raw` is one of the user's codes already used (to say so, not to accept it)."""
+    code = normalise(raw)
+    if code is None:
+        return False
+    wanted = digest(key, user.id, code).encode()
+    rows = (BackupCode.select(BackupCode.code_hash)
+            .where((BackupCode.user == user.id) & BackupCode.used_at.is_null(False))
+            .tuples())
+    found = False
+    for (stored,) in rows:  # constant time per code, without stopping at a match
+        found |= hmac.compare_digest(stored.encode(), wanted)
+    return found
+
+
 def unused(user: User) -> int:
     return (BackupCode.select(fn.COUNT(BackupCode.id))
             .where((BackupCode.user == user.id) & BackupCode.used_at.is_null())

@@ -16,7 +16,7 @@ from peewee import Case, fn
 
 from ..db import atomic_write, is_sqlite
 from ..models import Challenge, CodeFailures, User
-from . import N_, english
+from . import N_, backup_codes, english, totp
 from . import channels as ch
 from .codes import code_digest, digests_equal, new_code, normalise_code
 
@@ -58,16 +58,29 @@ class StepUpError(Exception):
     status = 400
     reason = "refused"
 
-    def __init__(self, message: str, params: dict | None = None, **info):
+    def __init__(self, message: str, params: dict | None = None, *,
+                 plural: str | None = None, **info):
         self.msgid = message
+        self.plural = plural  # with a plural form, params["num"] picks singular or plural
         self.params = params or {}
-        self.message = english(message, **self.params)
-        super().__init__(self.message)
+        super().__init__(self.text())
+        self.message = self.text()
         self.info = info
 
-    def text(self, translate=english) -> str:
-        """The message in the caller's language (`translate` is a gettext)."""
-        return translate(self.msgid, **self.params)
+    def text(self, translate=english, ntranslate=None) -> str:
+        """The message in the caller's language (`translate` is a gettext, `ntranslate` an
+        ngettext: a count needs the language's own plural rule)."""
+        if self.plural is None:
+            return translate(self.msgid, **self.params)
+        if ntranslate is None:
+            ntranslate = english_plural
+        params = {k: v for k, v in self.params.items() if k != "num"}  # ngettext adds num
+        return ntranslate(self.msgid, self.plural, self.params["num"], **params)
+
+
+def english_plural(singular: str, plural: str, num: int, **params) -> str:
+    """The untranslated singular or plural, placeholders filled: the default `ntranslate`."""
+    return english(singular if num == 1 else plural, num=num, **params)
 
 
 def _refusal(name: str, status: int, reason: str, doc: str) -> type[StepUpError]:
@@ -83,6 +96,9 @@ ChallengeClosed = _refusal("ChallengeClosed", 409, "closed",
                            "Used, replaced, cancelled, expired or out of attempts: start again.")
 WrongCode = _refusal("WrongCode", 422, "wrong_code",
                      "A wrong or expired code; the challenge stays open while attempts are left.")
+BadFormat = _refusal("BadFormat", 422, "malformed",
+                     "Not the shape of a code for this method: refused before anything is "
+                     "claimed or compared, so it uses no attempt.")
 TooSoon = _refusal("TooSoon", 429, "too_soon",
                    "A new code was asked for before the resend wait, or past the resends allowed.")
 Locked = _refusal("Locked", 429, "locked",
@@ -417,7 +433,40 @@ def checked(user: User, method: str, compare: Callable[[], bool], *, now, policy
 # --- verifying ---------------------------------------------------------------------------------
 
 Applier = Callable[[Challenge, User, dt.datetime], dict]
-CodeCheck = Callable[[User, str, dt.datetime], bool]
+# A check of a code that is not sent (app, backup code): (matched, why) with why "ok",
+# "wrong" or "used" (a backup code or an app code already used).
+CodeCheck = Callable[[User, str, dt.datetime], tuple[bool, str]]
+
+# The shape a code must have for each method; anything else can never match, so it is
+# refused before any slot is claimed and is never compared.
+FORMATS: dict[str, Callable[[object], str | None]] = {
+    "email": normalise_code, "sms": normalise_code,
+    "totp": totp.normalise, "backup": backup_codes.normalise,
+}
+FORMAT_MESSAGES = {
+    "email": N_("Enter the 6 digits of the code, like 123 456."),
+    "sms": N_("Enter the 6 digits of the code, like 123 456."),
+    "totp": N_("Enter the 6 digits your app shows, like 123 456."),
+    "backup": N_("Enter a backup code: 12 letters and digits, like 7KQM-R2XD-9PWA."),
+}
+WRONG_CODE = {  # (singular, plural) by what was wrong; num is the attempts left
+    "wrong": (N_("That code isn't right. %(num)d attempt left."),
+              N_("That code isn't right. %(num)d attempts left.")),
+    "wrong_totp": (N_("That code isn't right. Check that your phone sets its time "
+                      "automatically, then enter the code your app shows now. %(num)d "
+                      "attempt left."),
+                   N_("That code isn't right. Check that your phone sets its time "
+                      "automatically, then enter the code your app shows now. %(num)d "
+                      "attempts left.")),
+    "used_backup": (N_("That backup code was already used; each one works once. Enter "
+                       "another of your codes. %(num)d attempt left."),
+                    N_("That backup code was already used; each one works once. Enter "
+                       "another of your codes. %(num)d attempts left.")),
+    "used_totp": (N_("That code was already used. Wait for your app to show the next one. "
+                     "%(num)d attempt left."),
+                  N_("That code was already used. Wait for your app to show the next one. "
+                     "%(num)d attempts left.")),
+}
 
 
 def _claim_challenge_attempt(c: Challenge, now, policy: Policy) -> None:
@@ -454,10 +503,16 @@ def verify(c: Challenge, raw_code, *, now, policy: Policy, key: bytes,
     method = c.channel
     if method is None:
         raise NotEligible(N_("Choose how to verify first."))
+    # A typo of the wrong shape ("abc") can never match: refused here, before either limit
+    # is claimed and without a comparison, so it uses no attempt. Every well-formed code
+    # still claims its slots before it is compared.
+    if FORMATS[method](raw_code) is None:
+        raise BadFormat(FORMAT_MESSAGES[method])
     expired = False
+    why = "wrong"
 
     def compare() -> bool:
-        nonlocal expired
+        nonlocal expired, why
         if method in SENT_CHANNELS:
             code = normalise_code(raw_code)
             expired = (code is not None and c.code_expires_at is not None
@@ -466,8 +521,8 @@ def verify(c: Challenge, raw_code, *, now, policy: Policy, key: bytes,
                     and c.code_expires_at > now
                     and digests_equal(c.code_hash,
                                       code_digest(key, code, *_binding(c, method, c.destination))))
-        return (isinstance(raw_code, str) and len(raw_code) <= 64
-                and checks[method](subject, raw_code, now))
+        ok, why = checks[method](subject, raw_code, now)
+        return ok
 
     try:
         ok = checked(subject, method, compare, now=now, policy=policy, on_lock=on_lock,
@@ -484,8 +539,9 @@ def verify(c: Challenge, raw_code, *, now, policy: Policy, key: bytes,
         left = max(0, policy.max_attempts - c.attempts)
         if left == 0:
             raise ChallengeClosed(TOO_MANY)
-        raise WrongCode(N_("That code isn't right. %(left)s attempt(s) left."), {"left": left},
-                        attempts_left=left)
+        # By what was wrong and the method: "wrong_totp", "used_backup", ... else plain "wrong".
+        singular, plural = WRONG_CODE.get(f"{why}_{method}", WRONG_CODE["wrong"])
+        raise WrongCode(singular, {"num": left}, plural=plural, attempts_left=left)
     locked_now = (CodeFailures.select(CodeFailures.id)
                   .where((CodeFailures.user == subject.id) & (CodeFailures.method == method)
                          & (CodeFailures.locked_until > now)))

@@ -47,25 +47,28 @@ def user_secret(user: User) -> str | None:
 # --- the engine's checks ------------------------------------------------------------------------
 
 
-def check_totp(user: User, raw_code, now) -> bool:
-    """The current code (±1 step), never one already used."""
+def check_totp(user: User, raw_code, now) -> tuple[bool, str]:
+    """The current code (±1 step), never one already used: (matched, "ok"/"wrong"/"used")."""
     ok, reason = totp_store.check(user, raw_code, now,
                                   user_secret(user) if user.totp_enabled else None)
     if reason == "replay":
         audit.record("totp.replay_refused", subject=user, actor=user, outcome="refused",
                      channel="totp")
-    return ok
+        return False, "used"
+    return ok, "ok" if ok else "wrong"
 
 
-def check_backup(user: User, raw_code, now) -> bool:
-    """An unused backup code, consumed by this request only."""
-    if not backup_codes.consume(user, backup_key(), raw_code, now):
-        return False
+def check_backup(user: User, raw_code, now) -> tuple[bool, str]:
+    """An unused backup code, consumed by this request only: (matched, "ok"/"wrong"/"used")."""
+    key = backup_key()
+    if not backup_codes.consume(user, key, raw_code, now):
+        # Saying a code was used reveals nothing a guesser could use: only its holder knows it.
+        return False, "used" if backup_codes.was_used(user, key, raw_code) else "wrong"
     left = backup_codes.unused(user)
     audit.record("backup_code.used", subject=user, actor=user, channel="backup", left=left)
     notify(user, gettext("A backup code was used on your Aesthetix CRM account"),
            "email/backup_code_used.txt", left=left, low=left <= backup_codes.LOW)
-    return True
+    return True, "ok"
 
 
 CHECKS = {"totp": check_totp, "backup": check_backup}

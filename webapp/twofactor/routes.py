@@ -7,7 +7,7 @@ session's "recently verified" window).
 
 import click
 from flask import redirect, render_template, url_for
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from flask_login import current_user, login_required
 
 from .. import audit
@@ -179,7 +179,7 @@ def confirm():
         ok = stepup.checked(user, "totp", compare, now=now, policy=engine.policy(),
                             on_lock=engine.on_lock)
     except stepup.Locked as exc:
-        return setup_response(user, pending, form, status=429, error=exc.text(gettext))
+        return setup_response(user, pending, form, status=429, error=exc.text(gettext, ngettext))
     if not ok:
         audit.record("challenge.failed", subject=user, outcome="failed", channel="totp",
                      purpose="enable_totp", reason="wrong_code")

@@ -13,7 +13,7 @@ from ..delivery import send_email, send_sms
 from ..models import Challenge, User, UserSession, utcnow
 from ..security import N_, backup_codes, stepup
 from ..security import channels as ch
-from ..throttle import Throttled, reserve
+from ..throttle import Throttled, remaining, reserve
 from ..web import client_info, is_impersonating, notify
 
 CHOOSE = N_("Choose how to verify")
@@ -211,10 +211,21 @@ def deliver(channel: str, to: str, code: str, c: Challenge) -> None:
 # --- the daily cap on phone/email change attempts ----------------------------------------------
 
 
+# The purposes that take a slot of the daily cap when they start (begin_change).
+CAPPED = ("change_phone", "change_email")
+
+
 def _cap_window(now: dt.datetime):
     day = now.date().isoformat()
     reset = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time())
     return day, reset
+
+
+def _cap_claim(subject_id: int, now: dt.datetime) -> tuple[str, ...]:
+    """The daily cap as a limiter claim: (limit, key, subject, UTC date)."""
+    day, _ = _cap_window(now)
+    return (f"{current_app.config['DAILY_CHANGE_LIMIT']} per day", "change-attempts",
+            str(subject_id), day)
 
 
 def take_change_attempt(subject: User, now: dt.datetime) -> tuple[bool, dt.datetime]:
@@ -224,10 +235,15 @@ def take_change_attempt(subject: User, now: dt.datetime) -> tuple[bool, dt.datet
     shared by every worker and resets at midnight UTC. Every attempt counts (never given
     back), cancelled ones included.
     """
-    day, reset = _cap_window(now)
+    _, reset = _cap_window(now)
     try:
-        reserve((f"{current_app.config['DAILY_CHANGE_LIMIT']} per day", "change-attempts",
-                 str(subject.id), day))
+        reserve(_cap_claim(subject.id, now))
     except Throttled:
         return False, reset
     return True, reset
+
+
+def change_attempts_left(subject_id: int, now: dt.datetime) -> int | None:
+    """How many change attempts the subject has left today, read without taking one (so
+    the modal can say it before the cap is hit); None while limits are off."""
+    return remaining(*_cap_claim(subject_id, now))

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from flask import current_app, flash, redirect, request, url_for
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from werkzeug.exceptions import HTTPException
 
 from .. import audit
@@ -47,6 +47,10 @@ def step_context(c: Challenge, *, step=None, error=None, message=None):
             step = "choose"
         else:
             step = "code"
+    changes_left = None
+    if step == "choose" and c.purpose in engine.CAPPED:
+        # Said before the cap is hit: this attempt already took its slot when it started.
+        changes_left = engine.change_attempts_left(c.subject_id, now)
     resend_in = None
     if step == "code" and c.channel in stepup.SENT_CHANNELS:
         ready = stepup.can_resend_at(c, pol)
@@ -60,6 +64,9 @@ def step_context(c: Challenge, *, step=None, error=None, message=None):
         "error": error,
         "message": message,
         "resend_in": resend_in,
+        "changes_left": changes_left,
+        # The lost-access help names backup codes only where they are accepted (sign-in).
+        "backup_accepted": purpose.channels == ch.SIGN_IN,
         "can_resend": stepup.can_resend_at(c, pol) is not None,
         "masked": (ch.mask_email(c.destination) if c.channel == "email"
                    else ch.mask_phone(c.destination)),
@@ -173,7 +180,7 @@ def start_modal(subject, actor, purpose: str, payload: dict, *, back: str,
     try:
         c = engine.start(subject, actor, purpose, payload)
     except stepup.NoChannel as exc:
-        return message_modal(no_channel_title, exc.text(gettext), 409, back=back,
+        return message_modal(no_channel_title, exc.text(gettext, ngettext), 409, back=back,
                              help="no-channel")
     return open_modal(c)
 

@@ -6,7 +6,7 @@ full page around the same partial.
 """
 
 from flask import abort, flash, redirect, request, session, url_for
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 
 from .. import audit
 from ..auth.session import pending_login
@@ -72,11 +72,11 @@ def choose(cid):
     except stepup.DeliveryFailed as exc:
         audit.record("challenge.delivery_failed", subject=c.subject, actor=c.actor_id,
                      outcome="failed", channel=channel)
-        return render_step(c, exc.status, step="choose", error=exc.text(gettext))
+        return render_step(c, exc.status, step="choose", error=exc.text(gettext, ngettext))
     except stepup.ChallengeClosed as exc:
-        return render_step(c, exc.status, step="closed", message=exc.text(gettext))
+        return render_step(c, exc.status, step="closed", message=exc.text(gettext, ngettext))
     except stepup.StepUpError as exc:
-        response = render_step(c, exc.status, step="choose", error=exc.text(gettext))
+        response = render_step(c, exc.status, step="choose", error=exc.text(gettext, ngettext))
         return _retry_after(response, exc)
     if not is_htmx():
         return redirect(url_for("verify.show", cid=c.id), 303)
@@ -97,10 +97,10 @@ def resend(cid):
         stepup.resend(c, rule=engine.purpose(c.purpose).channels, now=utcnow(),
                       policy=engine.policy(), key=engine.key(), deliver=engine.deliver)
     except stepup.ChallengeClosed as exc:
-        return render_step(c, exc.status, step="closed", message=exc.text(gettext))
+        return render_step(c, exc.status, step="closed", message=exc.text(gettext, ngettext))
     except stepup.StepUpError as exc:
-        return _retry_after(render_step(c, exc.status, step="code", error=exc.text(gettext)),
-                            exc)
+        return _retry_after(render_step(c, exc.status, step="code",
+                                        error=exc.text(gettext, ngettext)), exc)
     if not is_htmx():
         flash(gettext("We sent a new code."), "success")
         return redirect(url_for("verify.show", cid=c.id), 303)
@@ -121,15 +121,15 @@ def code(cid):
         # or a stale tab; either way it is on record.
         audit.record("challenge.refused", subject=c.subject, actor=c.actor_id, outcome="refused",
                      channel=c.channel, purpose=c.purpose)
-        return render_step(c, exc.status, step="closed", message=exc.text(gettext))
+        return render_step(c, exc.status, step="closed", message=exc.text(gettext, ngettext))
     except stepup.Conflict as exc:
         after_conflict(c, exc)
-        return render_step(c, exc.status, step="closed", message=exc.text(gettext))
+        return render_step(c, exc.status, step="closed", message=exc.text(gettext, ngettext))
     except stepup.NotEligible as exc:
-        return render_step(c, exc.status, step="choose", error=exc.text(gettext))
+        return render_step(c, exc.status, step="choose", error=exc.text(gettext, ngettext))
     except stepup.StepUpError as exc:
-        return _retry_after(render_step(c, exc.status, step="code", error=exc.text(gettext)),
-                            exc)
+        return _retry_after(render_step(c, exc.status, step="code",
+                                        error=exc.text(gettext, ngettext)), exc)
     return engine.after(verified)
 
 
