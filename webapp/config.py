@@ -76,7 +76,7 @@ DEFAULTS = {
 # required in production, generated under instance/ in development.
 DEFAULTS["MAIL_PASSWORD"] = ""  # nosec B105
 # Wrong current passwords on "Change password", per user (a rate; bandit reads "PASSWORD").
-DEFAULTS["PASSWORD_CHANGE_FAILURES"] = "10 per 15 minutes"  # nosec B105
+DEFAULTS["PASSWORD_CHANGE_FAILURES"] = "10 per 15 minutes"  # noqa: S105  # nosec B105
 DEFAULTS["SECRET_KEY"] = None
 
 _BOOL = {"1", "true", "yes", "on"}
