@@ -13,6 +13,7 @@ from ..security import N_, backup_codes, passwords
 from ..throttle import reserve
 from ..verify.responses import begin_change, refreshes, start_modal
 from ..web import (
+    done,
     is_htmx,
     notify,
     own_seat,
@@ -200,10 +201,8 @@ def change_password():
         audit.record("password.changed", subject=user)
     rotate_sessions(user)
     notify(user, gettext("Your password was changed"), "email/password_changed.txt")
-    message = gettext("Password updated. Other devices have been signed out.")
-    if not is_htmx():
-        flash(message, "success")
-        return redirect(url_for("profile.show"), 303)
-    response = page_or_fragment("profile/show.html", "partials/profile/password.html",
-                                **_context())
-    return trigger(response, toast={"message": message, "level": "success"})
+    # The session and its CSRF token were just replaced, so every other form on the page
+    # carries a stale token and "Signed-in devices" lists revoked sessions: load the whole
+    # page again (HX-Redirect for htmx, 303 otherwise), the message travels as a flash.
+    return done(gettext("Password updated. Other devices have been signed out."),
+                "profile.show")
