@@ -74,3 +74,18 @@ def test_login_as_and_return(any_page):
     expect(page.locator("[data-impersonation]")).to_have_count(0)
     expect(page.locator("[data-action=login-as]")).to_be_visible()
     assert not page.errors
+
+
+def test_admin_opening_their_own_row_gets_my_profile(page_js):
+    page = page_js
+    browser_signin(page, "admin@example.com")
+    page.click("nav >> text=Team")
+    page.wait_for_url(re.compile(r"/settings/team$"))
+    page.click("#team-rows >> text=Adam Admin")
+    page.wait_for_url(re.compile(r"/settings/profile$"))
+    expect(page.locator("h1")).to_have_text("My Profile")
+    expect(page.locator("#personal-data [data-action=update-profile]")).to_be_visible()
+    # The address typed in leads there too.
+    page.goto(f"/settings/team/{user('admin@example.com').id}")
+    assert re.search(r"/settings/profile$", page.url)
+    assert not page.errors

@@ -162,3 +162,16 @@ def test_no_team_link_while_signed_in_as_a_member(admin_client):
     assert r.status_code == 303
     html = admin_client.get("/settings/profile").get_data(as_text=True)
     assert "data-impersonation" in html and not TEAM_LINK.search(html)
+
+
+def test_own_row_leads_to_my_profile(admin_client, dbconn):
+    # The member page would only tell its own admin "no permission": My Profile is where
+    # one's own data is changed.
+    me = user("admin@example.com").id
+    html = admin_client.get("/settings/team").get_data(as_text=True)
+    assert 'href="/settings/profile" data-self' in member_row(html, "admin@example.com")
+    assert f'href="/settings/team/{me}"' not in html
+    r = admin_client.get(f"/settings/team/{me}")
+    assert r.status_code == 303 and r.headers["Location"] == "/settings/profile"
+    r = admin_client.get(f"/settings/team/{me}/personal", headers=HTMX)
+    assert r.status_code == 204 and r.headers["HX-Redirect"] == "/settings/profile"

@@ -163,14 +163,29 @@ def _context(actor, target, **kw):
 @bp.get("/settings/team/<int:user_id>/personal", endpoint="personal")
 def member(user_id):
     """A member's page: personal data, two-factor, access, "Login as"; for htmx the Personal
-    Data section alone.
+    Data section alone. One's own id leads to My Profile.
 
     :raise 404: not in the actor's organisation.
     :raise 403: not an owner or admin.
     """
+    refuse_while_impersonating("team_pages")
+    if user_id == current_user.id and authz.may_view_team(seat_of(current_user.id)):
+        # An admin's own row: one's own profile is changed on My Profile, verified with
+        # one's own channels; the member page would only say "no permission".
+        return to_own_profile()
     actor, target = guard(authz.may_view, user_id, "view_member")
     return page_or_fragment("team/member.html", "partials/team/personal.html",
                             **_context(actor, target))
+
+
+def to_own_profile():
+    """303 to My Profile; HX-Redirect for htmx, which must not follow a redirect itself."""
+    target = url_for("profile.show")
+    if is_htmx():
+        response = current_app.make_response(("", 204))
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target, 303)
 
 
 @bp.get("/settings/team/<int:user_id>/security")
