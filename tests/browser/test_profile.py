@@ -81,3 +81,22 @@ def test_after_a_password_change_the_other_forms_work(page_js, app):
     expect(page.locator("#toasts")).to_contain_text("Profile saved.")
     assert user("member@example.com").name == "Mia Renamed"
     assert not page.errors
+
+
+def test_cancelled_phone_change_shows_the_saved_values(page_js):
+    """Esc in the verification modal: the phone input shows the saved number again, and the
+    name saved on the way says so."""
+    page = page_js
+    browser_signin(page)
+    saved = user("member@example.com").phone
+    page.fill("#name", "Mia Renamed")
+    page.fill("#phone", "+1 202 555 0177")
+    page.click("[data-action=update-profile]")
+    page.locator("#modal dialog[open]").wait_for()
+    expect(page.locator("#toasts")).to_contain_text("Name saved.")
+    page.keyboard.press("Escape")
+    page.locator("#modal dialog").wait_for(state="detached")
+    expect(page.locator("#phone")).to_have_value(saved)
+    expect(page.locator("#name")).to_have_value("Mia Renamed")
+    assert user("member@example.com").phone == saved
+    assert not page.errors

@@ -89,3 +89,20 @@ def test_admin_opening_their_own_row_gets_my_profile(page_js):
     page.goto(f"/settings/team/{user('admin@example.com').id}")
     assert re.search(r"/settings/profile$", page.url)
     assert not page.errors
+
+
+def test_cancelled_member_phone_change_shows_the_saved_values(page_js):
+    page = page_js
+    browser_signin(page, "admin@example.com")
+    open_member(page)
+    saved = user("member@example.com").phone
+    page.fill("#name", "Mia M.")
+    page.fill("#phone", "+1 202 555 0177")
+    page.click("[data-action=update-profile]")
+    page.locator("#modal dialog[open]").wait_for()
+    expect(page.locator("#toasts")).to_contain_text("Name saved.")
+    page.click("#modal >> text=Cancel")
+    page.locator("#modal dialog").wait_for(state="detached")
+    expect(page.locator("#phone")).to_have_value(saved)
+    expect(page.locator("#name")).to_have_value("Mia M.")
+    assert not page.errors

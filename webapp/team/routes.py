@@ -11,7 +11,13 @@ from ..forms import EmptyForm
 from ..models import Membership, User, UserSession, utcnow
 from ..security import N_, backup_codes
 from ..security import channels as ch
-from ..verify.responses import begin_change, message_modal, refreshes, start_modal
+from ..verify.responses import (
+    begin_change,
+    message_modal,
+    refreshes,
+    start_modal,
+    with_section,
+)
 from ..web import (
     done,
     is_htmx,
@@ -19,6 +25,7 @@ from ..web import (
     own_seat,
     page_or_fragment,
     refuse_while_impersonating,
+    tell,
     trigger,
 )
 from . import authz, bp
@@ -223,14 +230,20 @@ def update(user_id):
         return page_or_fragment("team/member.html", "partials/team/personal.html", 422,
                                 **_context(actor, target, member_form=form))
     name = (form.name.data or "").strip()
-    if name != member.name:
+    name_saved = name != member.name
+    if name_saved:
         User.update(name=name).where(User.id == member.id).execute()
         audit.record("name.changed", subject=member, actor=admin)
         member.name = name
     back = url_for("team.member", user_id=member.id)
     if form.phone.normalised != member.phone:
-        return begin_change(member, admin, "change_phone", {"phone": form.phone.normalised},
-                            back=back)
+        response = begin_change(member, admin, "change_phone",
+                                {"phone": form.phone.normalised}, back=back)
+        # As on My Profile: the saved name says so, and the section under the modal comes
+        # back as saved, so a cancelled verification leaves no unsaved number in the form.
+        if name_saved:
+            tell(response, gettext("Name saved."))
+        return with_section(response, "profileChanged", back)
     if not is_htmx():
         flash(gettext("Profile saved."), "success")
         return redirect(back, 303)
