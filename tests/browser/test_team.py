@@ -2,7 +2,7 @@
 
 import re
 
-from conftest import last_code, outbox, user
+from conftest import last_code, outbox, signin, user
 from playwright.sync_api import expect
 
 from browser.conftest import browser_signin
@@ -105,4 +105,22 @@ def test_cancelled_member_phone_change_shows_the_saved_values(page_js):
     page.locator("#modal dialog").wait_for(state="detached")
     expect(page.locator("#phone")).to_have_value(saved)
     expect(page.locator("#name")).to_have_value("Mia M.")
+    assert not page.errors
+
+
+def test_login_as_shows_the_refused_controls_disabled_with_the_reason(page_js, app):
+    page = page_js
+    signin(app.test_client(), "casey@example.com")  # a second device to sign out
+    browser_signin(page, "admin@example.com")
+    open_member(page, "Casey Unverified-Phone")
+    page.click("[data-action=login-as]")
+    page.wait_for_url(re.compile(r"/settings/profile$"))
+    for control in ("#name", "#phone", "#email", "[data-action=update-profile]",
+                    "[data-action=verify-phone]", "#current_password",
+                    "[data-action=update-password]", "[data-action=sign-out-others]"):
+        expect(page.locator(control)).to_be_disabled()
+    for section in ("#personal-data", "#change-password", "#sessions", "#two-factor"):
+        expect(page.locator(f"{section} [data-impersonation-note]")).to_be_visible()
+    expect(page.locator("#personal-data [data-impersonation-note]")).to_contain_text(
+        "can't change their name, email or phone")
     assert not page.errors
