@@ -46,6 +46,14 @@ def trigger(response, **events):
     return response
 
 
+def tell(response, message: str, level: str = "success"):
+    """A message alongside an answer: a toast for htmx, a flash shown by the next page."""
+    if is_htmx():
+        return trigger(response, toast={"message": message, "level": level})
+    flash(message, level)
+    return response
+
+
 def done(message: str, endpoint: str, **values):
     """After a plain POST: flash and 303 to a page. For htmx: HX-Redirect there."""
     target = url_for(endpoint, **values)

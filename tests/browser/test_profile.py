@@ -3,7 +3,7 @@ JavaScript on; plain posts re-render the page with the same errors with JavaScri
 
 import re
 
-from conftest import PASSWORD, outbox
+from conftest import PASSWORD, outbox, signin, user
 from playwright.sync_api import expect
 
 from browser.conftest import browser_signin
@@ -54,18 +54,49 @@ def test_mismatch_and_weak_password(any_page):
 def test_password_changed(any_page):
     page = any_page
     browser_signin(page)
-    if page.js:
-        page.evaluate("window.__noReload = 1")
     submit_password(page, PASSWORD, NEW_PASSWORD, NEW_PASSWORD)
     expect(page.locator("#toasts")).to_contain_text("Password updated")
-    if page.js:
-        assert page.evaluate("window.__noReload") == 1
-        expect(page.locator("[data-action=update-password]")).to_be_focused()
-    else:
-        assert re.search(r"/settings/profile$", page.url)
+    # The page is loaded again, with and without JavaScript: the session was rotated.
+    assert re.search(r"/settings/profile$", page.url)
     assert page.locator("#new_password").input_value() == ""
     assert any("password was changed" in m.subject.lower() for m in outbox("email"))
     # Still signed in on this device, with the new password working next time.
     page.goto("/settings/profile")
     assert page.locator("h1").inner_text() == "My Profile"
+    assert not page.errors
+
+
+def test_after_a_password_change_the_other_forms_work(page_js, app):
+    """The session and its CSRF token are rotated: the next form on the page still works, and
+    the device just signed out is no longer listed."""
+    page = page_js
+    signin(app.test_client())  # another device
+    browser_signin(page)
+    expect(page.locator("[data-session]")).to_have_count(2)
+    submit_password(page, PASSWORD, NEW_PASSWORD, NEW_PASSWORD)
+    expect(page.locator("#toasts")).to_contain_text("Password updated")
+    expect(page.locator("[data-session]")).to_have_count(1)
+    page.fill("#name", "Mia Renamed")
+    page.click("[data-action=update-profile]")
+    expect(page.locator("#toasts")).to_contain_text("Profile saved.")
+    assert user("member@example.com").name == "Mia Renamed"
+    assert not page.errors
+
+
+def test_cancelled_phone_change_shows_the_saved_values(page_js):
+    """Esc in the verification modal: the phone input shows the saved number again, and the
+    name saved on the way says so."""
+    page = page_js
+    browser_signin(page)
+    saved = user("member@example.com").phone
+    page.fill("#name", "Mia Renamed")
+    page.fill("#phone", "+1 202 555 0177")
+    page.click("[data-action=update-profile]")
+    page.locator("#modal dialog[open]").wait_for()
+    expect(page.locator("#toasts")).to_contain_text("Name saved.")
+    page.keyboard.press("Escape")
+    page.locator("#modal dialog").wait_for(state="detached")
+    expect(page.locator("#phone")).to_have_value(saved)
+    expect(page.locator("#name")).to_have_value("Mia Renamed")
+    assert user("member@example.com").phone == saved
     assert not page.errors

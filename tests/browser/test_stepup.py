@@ -186,10 +186,13 @@ def test_keyboard_only(page_js):
     tab_to(page, lambda f: f["action"] == "update-profile")
     page.keyboard.press("Enter")
     page.wait_for_selector("#modal dialog[open]")
-    # Esc first: the modal closes and focus is back on the button; then open it again.
+    # Esc first: the modal closes and focus is back on the button; the form shows the saved
+    # number again, so type the new one and open it again.
     page.keyboard.press("Escape")
     page.wait_for_selector("#modal dialog", state="detached")
     assert focused(page)["action"] == "update-profile"
+    page.fill("#phone", NEW_PHONE)
+    page.locator("[data-action=update-profile]").focus()
     page.keyboard.press("Space")
     page.wait_for_selector("#modal dialog[open]")
     assert focused(page)["value"] == "email"

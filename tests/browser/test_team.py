@@ -2,7 +2,7 @@
 
 import re
 
-from conftest import last_code, outbox, user
+from conftest import last_code, outbox, signin, user
 from playwright.sync_api import expect
 
 from browser.conftest import browser_signin
@@ -73,4 +73,54 @@ def test_login_as_and_return(any_page):
     page.wait_for_url(re.compile(r"/settings/team/\d+$"))
     expect(page.locator("[data-impersonation]")).to_have_count(0)
     expect(page.locator("[data-action=login-as]")).to_be_visible()
+    assert not page.errors
+
+
+def test_admin_opening_their_own_row_gets_my_profile(page_js):
+    page = page_js
+    browser_signin(page, "admin@example.com")
+    page.click("nav >> text=Team")
+    page.wait_for_url(re.compile(r"/settings/team$"))
+    page.click("#team-rows >> text=Adam Admin")
+    page.wait_for_url(re.compile(r"/settings/profile$"))
+    expect(page.locator("h1")).to_have_text("My Profile")
+    expect(page.locator("#personal-data [data-action=update-profile]")).to_be_visible()
+    # The address typed in leads there too.
+    page.goto(f"/settings/team/{user('admin@example.com').id}")
+    assert re.search(r"/settings/profile$", page.url)
+    assert not page.errors
+
+
+def test_cancelled_member_phone_change_shows_the_saved_values(page_js):
+    page = page_js
+    browser_signin(page, "admin@example.com")
+    open_member(page)
+    saved = user("member@example.com").phone
+    page.fill("#name", "Mia M.")
+    page.fill("#phone", "+1 202 555 0177")
+    page.click("[data-action=update-profile]")
+    page.locator("#modal dialog[open]").wait_for()
+    expect(page.locator("#toasts")).to_contain_text("Name saved.")
+    page.click("#modal button[form=verify-cancel]")
+    page.locator("#modal dialog").wait_for(state="detached")
+    expect(page.locator("#phone")).to_have_value(saved)
+    expect(page.locator("#name")).to_have_value("Mia M.")
+    assert not page.errors
+
+
+def test_login_as_shows_the_refused_controls_disabled_with_the_reason(page_js, app):
+    page = page_js
+    signin(app.test_client(), "casey@example.com")  # a second device to sign out
+    browser_signin(page, "admin@example.com")
+    open_member(page, "Casey Unverified-Phone")
+    page.click("[data-action=login-as]")
+    page.wait_for_url(re.compile(r"/settings/profile$"))
+    for control in ("#name", "#phone", "#email", "[data-action=update-profile]",
+                    "[data-action=verify-phone]", "#current_password",
+                    "[data-action=update-password]", "[data-action=sign-out-others]"):
+        expect(page.locator(control)).to_be_disabled()
+    for section in ("#personal-data", "#change-password", "#sessions", "#two-factor"):
+        expect(page.locator(f"{section} [data-impersonation-note]")).to_be_visible()
+    expect(page.locator("#personal-data [data-impersonation-note]")).to_contain_text(
+        "can't change their name, email or phone")
     assert not page.errors

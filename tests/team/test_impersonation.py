@@ -193,3 +193,26 @@ def test_member_signing_in_themselves_is_not_affected(as_member, app, dbconn):
     html = mia.get("/settings/profile").get_data(as_text=True)
     assert "data-impersonation" not in html
     assert re.search(r'data-field="email">member@example.com', html)
+
+
+def test_profile_shows_what_login_as_cannot_do_disabled_with_the_reason(app, admin_client,
+                                                                       dbconn):
+    # Casey: an unverified phone (a Verify button) and a second device (Sign out others).
+    signin(app.test_client(), "casey@example.com")
+    login_as(admin_client, "casey@example.com")
+    html = admin_client.get("/settings/profile").get_data(as_text=True)
+    personal = re.search(r'<section id="personal-data".*?</section>', html, re.S).group(0)
+    password = re.search(r'<section id="change-password".*?</section>', html, re.S).group(0)
+    sessions = re.search(r'<section id="sessions".*?</section>', html, re.S).group(0)
+    for section in (personal, password, sessions):
+        assert "data-impersonation-note" in section
+    assert "<fieldset disabled>" in personal and "<fieldset disabled>" in password
+    assert re.search(r'data-action="verify-phone" disabled', personal)
+    assert re.search(r'data-action="sign-out-others" disabled', sessions)
+    assert "change their name, email or phone" in personal
+    # Signed in as themselves, nothing is disabled.
+    own = app.test_client()
+    signin(own, "casey@example.com")
+    html = own.get("/settings/profile").get_data(as_text=True)
+    assert not re.search(r"<fieldset disabled>|\" disabled>", html)
+    assert "data-impersonation-note" not in html

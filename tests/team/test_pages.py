@@ -2,6 +2,7 @@
 
 import re
 
+import pytest
 from conftest import HTMX, post, user
 
 from webapp.extensions import db
@@ -162,3 +163,35 @@ def test_no_team_link_while_signed_in_as_a_member(admin_client):
     assert r.status_code == 303
     html = admin_client.get("/settings/profile").get_data(as_text=True)
     assert "data-impersonation" in html and not TEAM_LINK.search(html)
+
+
+def test_own_row_leads_to_my_profile(admin_client, dbconn):
+    # The member page would only tell its own admin "no permission": My Profile is where
+    # one's own data is changed.
+    me = user("admin@example.com").id
+    html = admin_client.get("/settings/team").get_data(as_text=True)
+    assert 'href="/settings/profile" data-self' in member_row(html, "admin@example.com")
+    assert f'href="/settings/team/{me}"' not in html
+    r = admin_client.get(f"/settings/team/{me}")
+    assert r.status_code == 303 and r.headers["Location"] == "/settings/profile"
+    r = admin_client.get(f"/settings/team/{me}/personal", headers=HTMX)
+    assert r.status_code == 204 and r.headers["HX-Redirect"] == "/settings/profile"
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_admin_saves_a_name_with_a_new_phone_and_is_told(admin_client, dbconn, htmx):
+    mia = user("member@example.com")
+    r = post(admin_client, f"/settings/team/{mia.id}",
+             {"name": "Mia M.", "phone": "+1 202 555 0177"}, htmx=htmx,
+             token_from="/settings/team")
+    assert user("member@example.com").name == "Mia M."
+    if htmx:
+        assert "Name saved." in r.headers["HX-Trigger"]
+        # The section under the modal comes back as saved: Cancel leaves no unsaved number.
+        section = re.search(r'<section id="member-personal".*?</section>',
+                            r.get_data(as_text=True), re.S).group(0)
+        assert 'hx-swap-oob="true"' in section and "+12025550177" not in section
+        assert 'value="+12025550103"' in section
+    else:
+        assert r.status_code == 303 and "/verify/" in r.headers["Location"]
+        assert "Name saved." in admin_client.get(r.headers["Location"]).get_data(as_text=True)

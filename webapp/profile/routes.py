@@ -11,13 +11,15 @@ from ..forms import EmptyForm
 from ..models import Membership, User, UserSession, utcnow
 from ..security import N_, backup_codes, passwords
 from ..throttle import reserve
-from ..verify.responses import begin_change, refreshes, start_modal
+from ..verify.responses import begin_change, refreshes, start_modal, with_section
 from ..web import (
+    done,
     is_htmx,
     notify,
     own_seat,
     page_or_fragment,
     refuse_while_impersonating,
+    tell,
     trigger,
 )
 from . import bp
@@ -67,6 +69,18 @@ def refreshed_personal() -> str:
                            **_context(User.get_by_id(current_user.id)))
 
 
+def change_opened(response, name_saved: bool, back: str):
+    """The verification (or why not) for a new phone or email, with what the form left behind.
+
+    The name is saved at once, so it says so. The section under the modal comes back as saved
+    (out of band): after Cancel, Esc or Close the form no longer shows a number that was
+    never saved; a verified change refreshes it again.
+    """
+    if name_saved:
+        tell(response, gettext("Name saved."))
+    return with_section(response, "profileChanged", back)
+
+
 def _section_errors(form):
     return page_or_fragment("profile/show.html", "partials/profile/personal.html", 422,
                             **_context(profile_form=form))
@@ -88,16 +102,18 @@ def update():
         form.phone.errors = [gettext("Change your email and your phone one at a time.")]
         return _section_errors(form)
     name = (form.name.data or "").strip()
-    if name != user.name:
+    name_saved = name != user.name
+    if name_saved:
         User.update(name=name).where(User.id == user.id).execute()
         user.name = name
     back = url_for("profile.show")
-    if phone_changed:
-        return begin_change(user, user, "change_phone", {"phone": new_phone}, back=back)
-    if email_changed:
+    if phone_changed or email_changed:
         # Whether the address is registered is never said here (no account oracle): a
         # clash is refused when the verified change is applied (verify/effects.py).
-        return begin_change(user, user, "change_email", {"email": new_email}, back=back)
+        purpose, payload = (("change_phone", {"phone": new_phone}) if phone_changed
+                            else ("change_email", {"email": new_email}))
+        response = begin_change(user, user, purpose, payload, back=back)
+        return change_opened(response, name_saved, back)
     if not is_htmx():
         flash(gettext("Profile saved."), "success")
         return redirect(back, 303)
@@ -200,10 +216,8 @@ def change_password():
         audit.record("password.changed", subject=user)
     rotate_sessions(user)
     notify(user, gettext("Your password was changed"), "email/password_changed.txt")
-    message = gettext("Password updated. Other devices have been signed out.")
-    if not is_htmx():
-        flash(message, "success")
-        return redirect(url_for("profile.show"), 303)
-    response = page_or_fragment("profile/show.html", "partials/profile/password.html",
-                                **_context())
-    return trigger(response, toast={"message": message, "level": "success"})
+    # The session and its CSRF token were just replaced, so every other form on the page
+    # carries a stale token and "Signed-in devices" lists revoked sessions: load the whole
+    # page again (HX-Redirect for htmx, 303 otherwise), the message travels as a flash.
+    return done(gettext("Password updated. Other devices have been signed out."),
+                "profile.show")

@@ -11,7 +11,13 @@ from ..forms import EmptyForm
 from ..models import Membership, User, UserSession, utcnow
 from ..security import N_, backup_codes
 from ..security import channels as ch
-from ..verify.responses import begin_change, message_modal, refreshes, start_modal
+from ..verify.responses import (
+    begin_change,
+    message_modal,
+    refreshes,
+    start_modal,
+    with_section,
+)
 from ..web import (
     done,
     is_htmx,
@@ -19,6 +25,7 @@ from ..web import (
     own_seat,
     page_or_fragment,
     refuse_while_impersonating,
+    tell,
     trigger,
 )
 from . import authz, bp
@@ -163,14 +170,29 @@ def _context(actor, target, **kw):
 @bp.get("/settings/team/<int:user_id>/personal", endpoint="personal")
 def member(user_id):
     """A member's page: personal data, two-factor, access, "Login as"; for htmx the Personal
-    Data section alone.
+    Data section alone. One's own id leads to My Profile.
 
     :raise 404: not in the actor's organisation.
     :raise 403: not an owner or admin.
     """
+    refuse_while_impersonating("team_pages")
+    if user_id == current_user.id and authz.may_view_team(seat_of(current_user.id)):
+        # An admin's own row: one's own profile is changed on My Profile, verified with
+        # one's own channels; the member page would only say "no permission".
+        return to_own_profile()
     actor, target = guard(authz.may_view, user_id, "view_member")
     return page_or_fragment("team/member.html", "partials/team/personal.html",
                             **_context(actor, target))
+
+
+def to_own_profile():
+    """303 to My Profile; HX-Redirect for htmx, which must not follow a redirect itself."""
+    target = url_for("profile.show")
+    if is_htmx():
+        response = current_app.make_response(("", 204))
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target, 303)
 
 
 @bp.get("/settings/team/<int:user_id>/security")
@@ -208,14 +230,20 @@ def update(user_id):
         return page_or_fragment("team/member.html", "partials/team/personal.html", 422,
                                 **_context(actor, target, member_form=form))
     name = (form.name.data or "").strip()
-    if name != member.name:
+    name_saved = name != member.name
+    if name_saved:
         User.update(name=name).where(User.id == member.id).execute()
         audit.record("name.changed", subject=member, actor=admin)
         member.name = name
     back = url_for("team.member", user_id=member.id)
     if form.phone.normalised != member.phone:
-        return begin_change(member, admin, "change_phone", {"phone": form.phone.normalised},
-                            back=back)
+        response = begin_change(member, admin, "change_phone",
+                                {"phone": form.phone.normalised}, back=back)
+        # As on My Profile: the saved name says so, and the section under the modal comes
+        # back as saved, so a cancelled verification leaves no unsaved number in the form.
+        if name_saved:
+            tell(response, gettext("Name saved."))
+        return with_section(response, "profileChanged", back)
     if not is_htmx():
         flash(gettext("Profile saved."), "success")
         return redirect(back, 303)
