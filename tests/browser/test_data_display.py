@@ -2,6 +2,7 @@
 international format, devices by name, the activity log and the team list at 1280 and 360 px."""
 
 import datetime as dt
+import json
 import re
 
 import pytest
@@ -10,7 +11,7 @@ from playwright.sync_api import expect
 
 from browser.conftest import browser_signin
 from webapp.extensions import db
-from webapp.models import UserSession, utcnow
+from webapp.models import AuditEvent, Membership, UserSession, utcnow
 
 CHROME_MAC = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
               "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36")
@@ -72,3 +73,72 @@ def test_devices_are_named_not_raw_user_agents(open_page, app):
     expect(page.locator("[data-session]:not([data-current]) [data-session-line]")).to_have_text(
         "Firefox on Windows · 203.0.113.7 · 5 minutes ago")
     assert "Mozilla/5.0" not in page.locator("#sessions").inner_text()
+
+
+def add_activity():
+    """A phone change by email code and a refused Login as, on Mia's record."""
+    mia, admin = user("member@example.com"), user("admin@example.com")
+    with db.connection_context():
+        org = Membership.get(Membership.user == mia.id).organization_id
+        AuditEvent.create(organization=org, subject=mia, actor=mia, event="phone.changed",
+                          channel="email", ip="203.0.113.7", user_agent=CHROME_MAC,
+                          details=json.dumps({"old": "•••• 0103", "new": "•••• 0144"}))
+        AuditEvent.create(organization=org, subject=None, actor=admin, event="authz.denied",
+                          outcome="denied", ip="203.0.113.8", user_agent=FIREFOX_WINDOWS,
+                          details=json.dumps({"action": "login_as", "target": mia.id}))
+
+
+def activity_page(open_page, width):
+    add_activity()
+    page = open_page(width=width)
+    browser_signin(page, "admin@example.com")
+    page.goto("/settings/activity")
+    return page
+
+
+def test_activity_names_events_and_details_them(open_page):
+    page = activity_page(open_page, 1280)
+    phone = page.locator("#event-rows tr[data-event='phone.changed']").first
+    expect(phone.locator("[data-event-name]")).to_have_text("Phone changed")
+    expect(phone.locator("[data-details]")).to_have_text(
+        "Phone changed from •••• 0103 to •••• 0144, verified by email")
+    expect(phone.locator("td.agent")).to_have_text("Chrome on macOS")
+    refused = page.locator("#event-rows tr[data-event='authz.denied']").first
+    expect(refused.locator("[data-details]")).to_contain_text("Login as refused")
+    # The filter offers the same words, and filtering by one keeps the stable event value.
+    options = page.locator("#f-event option")
+    expect(options.filter(has_text="Phone changed")).to_have_attribute("value", "phone.changed")
+    assert "phone.changed" not in options.all_inner_texts()
+    page.select_option("#f-event", label="Phone changed")
+    page.click("[data-action=filter]")
+    expect(page).to_have_url(re.compile(r"event=phone\.changed"))
+    expect(page.locator("#event-rows tr[data-event]")).to_have_count(1)
+
+
+def test_activity_at_desktop_width(open_page):
+    page = activity_page(open_page, 1280)
+    # The filters and their buttons share one line.
+    tops = {round(page.locator(sel).bounding_box()["y"]) for sel in
+            ("#f-person", "#f-event", "#f-from", "#f-to", "[data-action=filter]")}
+    assert max(tops) - min(tops) <= 4, tops
+    # Rows are one line high: no taller than the header row plus a little.
+    line = page.locator("#event-rows tr[data-event='authz.denied'] td").first.evaluate(
+        "td => parseFloat(getComputedStyle(td).lineHeight) || 20")
+    for row in page.locator("#event-rows tr[data-event]").all():
+        assert row.bounding_box()["height"] < 2 * line + 16, row.get_attribute("data-event")
+    # The table uses the full content width: wider than the old narrow column, no scrolling.
+    table, wrap = page.locator("table.events"), page.locator("#activity-log .table-wrap")
+    assert table.bounding_box()["width"] > 1000
+    assert wrap.evaluate("w => w.scrollWidth <= w.clientWidth + 2")
+
+
+def test_activity_stacks_on_a_phone(open_page):
+    page = activity_page(open_page, 360)
+    row = page.locator("#event-rows tr[data-event='phone.changed']").first
+    box = row.bounding_box()
+    assert box["width"] <= 360 and box["height"] > 100  # a card of label: value lines
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    wrap = page.locator("#activity-log .table-wrap")
+    assert wrap.evaluate("w => w.scrollWidth <= w.clientWidth + 2")
+    details = row.locator("[data-details]")
+    assert "Details" in details.evaluate("td => getComputedStyle(td, '::before').content")
