@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 from browser.conftest import browser_signin
 
 NEW_E164 = "+12025550177"
+NEW_SHOWN = "+1 202-555-0177"  # international format on the page
 
 
 def open_member(page, name="Mia Member"):
@@ -47,7 +48,7 @@ def test_admin_changes_a_members_phone(any_page):
         page.locator("#modal dialog[open]").wait_for(state="detached")
     else:
         page.wait_for_url(re.compile(r"/settings/team/\d+$"))
-    expect(page.locator("#member-personal [data-field=phone]")).to_have_text(NEW_E164)
+    expect(page.locator("#member-personal [data-field=phone]")).to_have_text(NEW_SHOWN)
     expect(page.locator("#toasts")).to_contain_text("Phone number updated")
     assert user("member@example.com").phone == NEW_E164
     assert not page.errors

@@ -89,7 +89,7 @@ def test_member_page_shows_personal_data_form_for_admin(admin_client, dbconn):
     html = r.get_data(as_text=True)
     assert r.status_code == 200
     assert f'action="/settings/team/{mia.id}"' in html and 'data-action="update-profile"' in html
-    assert 'data-action="login-as"' in html and 'data-field="phone">+12025550103' in html
+    assert 'data-action="login-as"' in html and 'data-field="phone">+1 202-555-0103' in html
     assert 'id="member-access"' not in html  # owners only
     fragment = admin_client.get(f"/settings/team/{mia.id}/personal", headers=HTMX)
     assert "<html" not in fragment.get_data(as_text=True)

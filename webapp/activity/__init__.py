@@ -2,4 +2,4 @@ from flask import Blueprint
 
 bp = Blueprint("activity", __name__, url_prefix="/settings/activity")
 
-from . import routes  # noqa: E402,F401
+from . import display, routes  # noqa: E402,F401

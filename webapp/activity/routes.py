@@ -19,17 +19,11 @@ from ..models import AuditEvent, Membership, User
 from ..team import authz
 from ..web import own_seat, page_or_fragment
 from . import bp
+from . import events as event_table
 
 PAGE_SIZE = 50
 EXPORT_CHUNK = 1000
 EVENT_RE = re.compile(r"^[a-z0-9_.]{1,48}$")
-EVENTS = (
-    "login.succeeded", "login.failed", "password.changed", "phone.changed", "email.changed",
-    "totp.enabled", "totp.disabled", "backup_codes.regenerated", "backup_code.used",
-    "challenge.started", "challenge.failed", "change.limited", "impersonation.started",
-    "impersonation.ended", "impersonation.denied", "authz.denied", "membership.changed",
-    "name.changed",
-)
 
 
 class Filters:
@@ -150,7 +144,9 @@ def show():
         "next_before": events[-1].id if more else None,
         "filters": filters,
         "team": organization_id is not None,
-        "event_names": EVENTS,
+        "event_choices": event_table.event_choices(),
+        "event_name": event_table.event_name,
+        "describe": event_table.describe,
     }
     status = 422 if filters.errors else 200
     partial = "partials/activity/rows.html" if before else "partials/activity/log.html"

@@ -1,0 +1,61 @@
+"""How stored values read on a page: phones, devices, times since.
+
+Registered app-wide from the activity blueprint, so every template (profile, team, activity)
+shows a number or a device the same way. Pure functions, testable without a request.
+"""
+
+import datetime as dt
+from functools import lru_cache
+
+import phonenumbers
+from flask_babel import format_timedelta, gettext
+from ua_parser import parse as parse_ua
+
+from ..models import utcnow
+from . import bp
+
+# ua-parser's family names, in the words people use for them.
+OS_NAMES = {"Mac OS X": "macOS", "Mac OS": "macOS", "Windows": "Windows", "Ubuntu": "Ubuntu",
+            "Chrome OS": "ChromeOS"}
+
+
+@bp.app_template_filter("phone")
+def phone_display(e164: str | None) -> str:
+    """`+12025550103` -> `+1 202-555-0103`; a value that won't parse is shown as stored."""
+    if not e164:
+        return ""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+@lru_cache(maxsize=512)
+def _device(user_agent: str) -> tuple[str, str]:
+    result = parse_ua(user_agent)
+    browser = result.user_agent.family if result.user_agent else ""
+    system = result.os.family if result.os else ""
+    browser = "" if browser == "Other" else browser
+    system = "" if system == "Other" else OS_NAMES.get(system, system)
+    return browser, system
+
+
+@bp.app_template_filter("device")
+def device_name(user_agent: str | None) -> str:
+    """`Mozilla/5.0 (Macintosh; ...) Chrome/124...` -> `Chrome on macOS`."""
+    browser, system = _device((user_agent or "")[:512]) if user_agent else ("", "")
+    if browser and system:
+        return gettext("%(browser)s on %(system)s", browser=browser, system=system)
+    return browser or system or gettext("Unknown device")
+
+
+@bp.app_template_filter("ago")
+def time_ago(when: dt.datetime | None, now: dt.datetime | None = None) -> str:
+    """`5 minutes ago`, from the app's clock (UTC, naive like the stored times)."""
+    if when is None:
+        return ""
+    delta = when - (now or utcnow())
+    if abs(delta) < dt.timedelta(minutes=1):
+        return gettext("just now")
+    return format_timedelta(delta, granularity="minute", add_direction=True)

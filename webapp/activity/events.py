@@ -1,0 +1,113 @@
+"""Security events in people's words: one table for the rows and the event filter.
+
+`NAMES` holds the label of every event the log may hold; `describe()` turns an event's
+details (masked values only: the log never holds a full number or address) into one line.
+"""
+
+from flask_babel import gettext
+
+from ..security import N_
+from ..security import channels as ch
+
+# Filter order: the events people look for first.
+NAMES = {
+    "login.succeeded": N_("Signed in"),
+    "login.failed": N_("Sign-in failed"),
+    "password.changed": N_("Password changed"),
+    "password.change_failed": N_("Password change failed"),
+    "phone.changed": N_("Phone changed"),
+    "phone.verified": N_("Phone verified"),
+    "email.changed": N_("Email changed"),
+    "email.verified": N_("Email verified"),
+    "email.change_refused": N_("Email change refused"),
+    "name.changed": N_("Name changed"),
+    "totp.enabled": N_("Authenticator app set up"),
+    "totp.disabled": N_("Authenticator app removed"),
+    "totp.replay_refused": N_("Authenticator code reused"),
+    "backup_codes.regenerated": N_("Backup codes regenerated"),
+    "backup_code.used": N_("Backup code used"),
+    "challenge.started": N_("Verification started"),
+    "challenge.code_sent": N_("Verification code sent"),
+    "challenge.failed": N_("Wrong verification code"),
+    "challenge.locked": N_("Code entry locked"),
+    "challenge.refused": N_("Verification refused"),
+    "challenge.delivery_failed": N_("Code not delivered"),
+    "change.limited": N_("Daily change limit reached"),
+    "sessions.revoked": N_("Other devices signed out"),
+    "impersonation.started": N_("Login as started"),
+    "impersonation.ended": N_("Login as ended"),
+    "impersonation.denied": N_("Refused during Login as"),
+    "authz.denied": N_("Permission refused"),
+    "membership.changed": N_("Role changed"),
+}
+
+PURPOSES = {
+    "login": N_("sign-in"), "change_phone": N_("phone change"), "change_email": N_("email change"),
+    "verify_phone": N_("phone verification"), "verify_email": N_("email verification"),
+    "regenerate_backup_codes": N_("new backup codes"), "disable_totp": N_("removing the app"),
+    "enable_totp": N_("setting up the app"), "reset_member_2fa": N_("two-factor reset"),
+}
+
+ACTIONS = {
+    "login_as": N_("Login as"), "view_team": N_("Team list"), "view_member": N_("Member page"),
+    "edit_member": N_("Member change"),
+}
+
+
+def event_name(event: str) -> str:
+    """The translated label; an event this version doesn't know is shown as stored."""
+    return gettext(NAMES[event]) if event in NAMES else event
+
+
+def event_choices() -> list[tuple[str, str]]:
+    """(value, label) for the event filter, in the table's order."""
+    return [(key, gettext(label)) for key, label in NAMES.items()]
+
+
+def _method(channel) -> str:
+    return gettext(ch.LABELS[channel]).lower() if channel in ch.LABELS else (channel or "")
+
+
+def _words(table: dict, key) -> str:
+    return gettext(table[key]) if key in table else str(key or "")
+
+
+def describe(e) -> str:
+    """One line from the event's details: what changed, how it was verified, why refused."""
+    try:
+        d = e.data
+    except ValueError:
+        return ""
+    if not isinstance(d, dict):
+        return ""
+    by = _method(e.channel)
+    if e.event in ("phone.changed", "email.changed") and d.get("new"):
+        what = gettext("Phone") if e.event == "phone.changed" else gettext("Email")
+        text = (gettext("%(what)s changed from %(old)s to %(new)s", what=what, old=d["old"],
+                        new=d["new"]) if d.get("old")
+                else gettext("%(what)s set to %(new)s", what=what, new=d["new"]))
+        return text + (gettext(", verified by %(method)s", method=by) if by else "")
+    if e.event in ("login.succeeded",) and by:
+        return gettext("Verified by %(method)s", method=by)
+    if e.event == "login.failed":
+        return (gettext("Wrong password") if d.get("step") == "password"
+                else gettext("Wrong code (%(method)s)", method=by) if by else gettext("Wrong code"))
+    if e.event == "backup_code.used" and "left" in d:
+        return gettext("%(left)s backup codes left", left=d["left"])
+    if e.event in ("challenge.started", "challenge.failed", "change.limited") and d.get("purpose"):
+        return gettext("For %(purpose)s", purpose=_words(PURPOSES, d["purpose"]))
+    if e.event == "authz.denied" and d.get("action"):
+        return gettext("%(action)s refused: no permission for this person",
+                       action=_words(ACTIONS, d["action"]))
+    if e.event == "impersonation.denied" and d.get("action"):
+        return gettext("Login as refused: %(action)s is for the person themselves",
+                       action=str(d["action"]).replace("_", " "))
+    if e.event == "impersonation.ended" and d.get("reason"):
+        return gettext("Ended: %(reason)s", reason=str(d["reason"]).replace("_", " "))
+    if e.event == "membership.changed" and isinstance(d.get("new"), dict):
+        return ", ".join(f"{k}: {v}" for k, v in d["new"].items())
+    if e.event == "email.change_refused":
+        return gettext("The address is already in use")
+    if e.event == "sessions.revoked" and "count" in d:
+        return gettext("%(count)s devices signed out", count=d["count"])
+    return ""
