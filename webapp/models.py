@@ -133,6 +133,8 @@ class UserSession(BaseModel):
     last_seen_at = DateTimeField(null=True)
     expires_at = DateTimeField()
     revoked_at = DateTimeField(null=True)
+    # 0009: why it was revoked, when its own browser should be told ("password"); else None.
+    revoked_reason = CharField(max_length=16, null=True)
     # "Recently verified" (sudo mode): until then this session may add a factor without a
     # second step-up. Opened only by a step-up verified in this session, never by sign-in.
     sudo_until = DateTimeField(null=True)
@@ -213,13 +215,14 @@ class UserSession(BaseModel):
         return token if updated == 1 else None
 
     @classmethod
-    def revoke_all(cls, user, now, *, keep=None) -> int:
+    def revoke_all(cls, user, now, *, keep=None, reason=None) -> int:
         """Every session of the user and every "Login as" the user runs; returns how many.
 
         Counts browsers: the suspended admin sessions under the ended impersonations go too
         (nothing could resume them) but are not counted twice.
         """
-        return cls._revoke((cls.user == user) | (cls.impersonator == user), now, keep=keep)
+        return cls._revoke((cls.user == user) | (cls.impersonator == user), now, keep=keep,
+                           reason=reason)
 
     @classmethod
     def revoke_impersonations(cls, user, now) -> int:
@@ -228,7 +231,7 @@ class UserSession(BaseModel):
                            | ((cls.user == user) & cls.impersonator.is_null(False)), now)
 
     @classmethod
-    def _revoke(cls, which, now, *, keep=None) -> int:
+    def _revoke(cls, which, now, *, keep=None, reason=None) -> int:
         live = cls.revoked_at.is_null()
         if keep is not None:
             which = which & (cls.id != keep.id)
@@ -237,8 +240,16 @@ class UserSession(BaseModel):
         suspended = cls.id.in_(parents) & live
         if keep is not None:
             suspended = suspended & (cls.id != keep.id)
-        cls.update(revoked_at=now).where(suspended).execute()
-        return cls.update(revoked_at=now).where(which & live).execute()
+        cls.update(revoked_at=now, revoked_reason=reason).where(suspended).execute()
+        return cls.update(revoked_at=now, revoked_reason=reason).where(which & live).execute()
+
+    @classmethod
+    def revoked_reason_for(cls, token: str) -> str | None:
+        """Why the session a cookie names was revoked; only its own browser has the token."""
+        row = (cls.select(cls.revoked_reason)
+               .where((cls.token_hash == token_digest(token)) & cls.revoked_at.is_null(False))
+               .first())
+        return row.revoked_reason if row else None
 
 
 class Challenge(BaseModel):

@@ -43,6 +43,9 @@
         }
       }, 1000);
     }
+    // data-js shows with JavaScript, data-nojs without.
+    for (const el of root.querySelectorAll("[data-js]")) el.hidden = false;
+    for (const el of root.querySelectorAll("[data-nojs]")) el.remove();
   }
 
   function onClick(event) {

@@ -8,15 +8,15 @@ from flask_login import current_user, login_required
 
 from ..audit import record
 from ..extensions import client_ip
-from ..models import User, utcnow
-from ..security import N_, passwords
+from ..models import Challenge, User, utcnow
+from ..security import N_, passwords, stepup
 from ..security.stepup import NoChannel
 from ..throttle import reserve
 from ..verify import engine
 from ..web import safe_next
 from . import bp, devices
 from .forms import LoginForm
-from .session import end_session, pending_login
+from .session import end_session, pending_login, signed_out_reason
 
 GENERIC_ERROR = N_("Incorrect email or password.")
 
@@ -43,8 +43,10 @@ def login():
     form = LoginForm()
     next_url = safe_next(request.values.get("next"), url_for("profile.show"))
     if not form.validate_on_submit():
-        status = 422 if request.method == "POST" else 200
-        return render_template("auth/login.html", form=form, next=next_url), status
+        if request.method == "POST":
+            return render_template("auth/login.html", form=form, next=next_url), 422
+        return render_template("auth/login.html", form=form, next=next_url,
+                               signed_out=signed_out_reason())
     # Reserve, then check: the attempt is counted before the password is compared, so a
     # burst of parallel guesses compares no more passwords than the limit allows.
     reservation = _reserve_password_check(form.email.data)
@@ -90,7 +92,14 @@ def logout():
 
 @bp.post("/login/cancel")
 def cancel_login():
-    """Leave the second step and start over (a POST: leaving changes the session)."""
-    if pending_login():
+    """Leave the second step and start over ("Not you?"; a POST: leaving changes the session).
+
+    The waiting verification is cancelled too, so its code stops working.
+    """
+    pending = pending_login()
+    if pending:
+        challenge = Challenge.get_or_none(Challenge.id == pending.get("cid"))
+        if challenge is not None:
+            stepup.cancel(challenge, utcnow())
         session.pop("pending_login", None)
     return redirect(url_for("auth.login"), 303)

@@ -16,7 +16,7 @@ from flask_login import current_user, login_user, logout_user
 from ..audit import record
 from ..db import atomic_write
 from ..extensions import login_manager
-from ..models import Challenge, User, UserSession, utcnow
+from ..models import AuditEvent, Challenge, User, UserSession, utcnow
 from ..web import client_info, is_htmx, safe_next
 from . import devices
 
@@ -158,10 +158,34 @@ def sign_out_other_sessions(user: User) -> int:
 
 
 def rotate_sessions(user: User) -> None:
-    """Sign out every session of the user, then give this browser a fresh one."""
-    UserSession.revoke_all(user, utcnow())
+    """Sign out every session of the user (after a password change), then give this browser a
+    fresh one. The other browsers are told why when they next open the sign-in page."""
+    UserSession.revoke_all(user, utcnow(), reason="password")
     close_verifications(user, utcnow(), sign_ins=True)
     start_session(user)
+
+
+def signed_out_reason() -> str | None:
+    """Why this browser's session was revoked ("password"), read with its own cookie only.
+
+    Flask-Login keeps the token of a session the loader refused; nobody without that
+    cookie can learn anything here.
+    """
+    token = session.get("_user_id")
+    if current_user.is_authenticated or not isinstance(token, str) or not token:
+        return None
+    return UserSession.revoked_reason_for(token)
+
+
+def last_sign_in_channel(user_id: int) -> str | None:
+    """The second step the user last signed in with, from the log (None if never)."""
+    row = (AuditEvent.select(AuditEvent.channel)
+           .where((AuditEvent.subject == user_id)
+                  & (AuditEvent.event == "login.succeeded")
+                  & AuditEvent.channel.is_null(False))
+           .order_by(AuditEvent.id.desc())
+           .first())
+    return row.channel if row else None
 
 
 def pending_login() -> dict | None:

@@ -142,7 +142,8 @@ def after_change_email(v: stepup.Verified):
     # To the old address: the new one is not proven, and the old owner must hear of it.
     notify(v.subject, gettext("Your email address was changed"), "email/email_changed.txt",
            to=v.result["old"], actor=v.challenge.actor,
-           for_member=v.challenge.actor_id != v.subject.id, new=ch.mask_email(v.result["new"]))
+           for_member=v.challenge.actor_id != v.subject.id,
+           old=ch.mask_email(v.result["old"]), new=ch.mask_email(v.result["new"]))
     return finish_in_page(
         gettext("Email address updated. Verify the new address to use it for codes."),
         refresh="profileChanged", back=return_url(v.challenge))

@@ -4,6 +4,7 @@ Shared by every blueprint that starts a verification (profile, team, two-factor)
 blueprint imports another blueprint's routes.
 """
 
+import datetime as dt
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -12,6 +13,7 @@ from flask_babel import gettext, ngettext
 from werkzeug.exceptions import HTTPException
 
 from .. import audit
+from ..auth.session import last_sign_in_channel
 from ..forms import CodeForm, EmptyForm
 from ..models import Challenge, utcnow
 from ..security import N_, stepup
@@ -47,23 +49,38 @@ def step_context(c: Challenge, *, step=None, error=None, message=None):
             step = "choose"
         else:
             step = "code"
+    # The method checked first: at sign-in the one last used (not a backup code), else the first.
+    offered = [o.channel for o in options]
+    preselected = offered[0] if offered else None
+    if c.purpose == "login" and step == "choose":
+        last = last_sign_in_channel(c.subject_id)
+        if last in offered and last != "backup":
+            preselected = last
     changes_left = None
     if step == "choose" and c.purpose in engine.CAPPED:
         # Said before the cap is hit: this attempt already took its slot when it started.
         changes_left = engine.change_attempts_left(c.subject_id, now)
-    resend_in = None
+    resend_in = resend_at = None
     if step == "code" and c.channel in stepup.SENT_CHANNELS:
         ready = stepup.can_resend_at(c, pol)
         resend_in = None if ready is None else max(0, int((ready - now).total_seconds()))
+        if resend_in:
+            # Without JavaScript there is no live countdown: the time, rounded up a minute.
+            at = ready.replace(second=0, microsecond=0)
+            resend_at = (at if at >= ready else at + dt.timedelta(minutes=1)).strftime("%H:%M")
     return {
         "challenge": c,
         "subject": subject,
         "for_member": c.actor_id != c.subject_id,
         "options": options,
+        "preselected": preselected,
+        # Sign-in says who is signing in (masked), with "Not you?" back to the first step.
+        "signing_in_as": ch.mask_email(subject.email) if c.purpose == "login" else None,
         "step": step,
         "error": error,
         "message": message,
         "resend_in": resend_in,
+        "resend_at": resend_at,
         "changes_left": changes_left,
         # The lost-access help names backup codes only where they are accepted (sign-in).
         "backup_accepted": purpose.channels == ch.SIGN_IN,

@@ -7,6 +7,7 @@ full page around the same partial.
 
 from flask import abort, flash, redirect, request, session, url_for
 from flask_babel import gettext, ngettext
+from flask_login import current_user
 
 from .. import audit
 from ..auth.session import pending_login
@@ -43,10 +44,28 @@ def load(cid: str) -> Challenge:
     return c
 
 
+def _left_sign_in(cid: str):
+    """Where a sign-in step this browser has left leads (browser Back after signing in or
+    cancelling): My Profile when signed in as its person, else the sign-in page; None when
+    `cid` is no such step. Only a sign-in no longer open redirects, so an id still waiting for
+    someone else's second step answers 404 as before."""
+    c = Challenge.get_or_none((Challenge.id == cid) & (Challenge.purpose == "login"))
+    if c is None:
+        return None
+    pending = pending_login()
+    if pending and pending.get("cid") == c.id:
+        return None
+    if current_user.is_authenticated and current_user.id == c.subject_id:
+        return redirect(url_for("profile.show"), 303)
+    if c.consumed_at is not None or c.cancelled_at is not None:
+        return redirect(url_for("auth.login"), 303)
+    return None
+
+
 @bp.get("/<cid>")
 def show(cid):
-    """The current step of a verification."""
-    return render_step(load(cid))
+    """The current step of a verification; a sign-in step already left leads on instead."""
+    return _left_sign_in(cid) or render_step(load(cid))
 
 
 def _single(name: str):
@@ -99,6 +118,11 @@ def resend(cid):
     except stepup.ChallengeClosed as exc:
         return render_step(c, exc.status, step="closed", message=exc.text(gettext, ngettext))
     except stepup.StepUpError as exc:
+        if not is_htmx():
+            # Without JavaScript an early click is a plain POST: back to the step (303), so
+            # a reload shows the step again rather than offering to resend the form.
+            flash(exc.text(gettext, ngettext), "error")
+            return redirect(url_for("verify.show", cid=c.id), 303)
         return _retry_after(render_step(c, exc.status, step="code",
                                         error=exc.text(gettext, ngettext)), exc)
     if not is_htmx():
