@@ -49,7 +49,7 @@ NON_FORM_STATUS = {
     "team.reset_2fa": 409,  # nothing to reset
     "verify.choose": 400,  # no channel: exactly one value is required
     "verify.code": 422,  # no code
-    "verify.resend": 429,  # the 30 s wait
+    "verify.resend": 303,  # the 30 s wait: back to the step with the reason (no JS)
     "verify.cancel": 303,
 }
 CSRF_MESSAGE = "came from another site"

@@ -69,14 +69,16 @@ def refreshed_personal() -> str:
                            **_context(User.get_by_id(current_user.id)))
 
 
-def change_opened(response, name_saved: bool, back: str):
+def change_opened(response, save_name, back: str):
     """The verification (or why not) for a new phone or email, with what the form left behind.
 
-    The name is saved at once, so it says so. The section under the modal comes back as saved
-    (out of band): after Cancel, Esc or Close the form no longer shows a number that was
-    never saved; a verified change refreshes it again.
+    A new name is saved with it only when the verification opened: a refusal (no channel,
+    daily limit) writes nothing. A saved name says so. The section under the modal comes back
+    as saved (out of band): after Cancel, Esc or Close the form no longer shows a number that
+    was never saved; a verified change refreshes it again.
     """
-    if name_saved:
+    if save_name is not None and response.status_code < 400:
+        save_name()
         tell(response, gettext("Name saved."))
     return with_section(response, "profileChanged", back)
 
@@ -102,10 +104,11 @@ def update():
         form.phone.errors = [gettext("Change your email and your phone one at a time.")]
         return _section_errors(form)
     name = (form.name.data or "").strip()
-    name_saved = name != user.name
-    if name_saved:
+
+    def save_name():
         User.update(name=name).where(User.id == user.id).execute()
         user.name = name
+
     back = url_for("profile.show")
     if phone_changed or email_changed:
         # Whether the address is registered is never said here (no account oracle): a
@@ -113,7 +116,9 @@ def update():
         purpose, payload = (("change_phone", {"phone": new_phone}) if phone_changed
                             else ("change_email", {"email": new_email}))
         response = begin_change(user, user, purpose, payload, back=back)
-        return change_opened(response, name_saved, back)
+        return change_opened(response, save_name if name != user.name else None, back)
+    if name != user.name:
+        save_name()
     if not is_htmx():
         flash(gettext("Profile saved."), "success")
         return redirect(back, 303)

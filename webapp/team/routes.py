@@ -230,20 +230,25 @@ def update(user_id):
         return page_or_fragment("team/member.html", "partials/team/personal.html", 422,
                                 **_context(actor, target, member_form=form))
     name = (form.name.data or "").strip()
-    name_saved = name != member.name
-    if name_saved:
+
+    def save_name():
         User.update(name=name).where(User.id == member.id).execute()
         audit.record("name.changed", subject=member, actor=admin)
         member.name = name
+
     back = url_for("team.member", user_id=member.id)
     if form.phone.normalised != member.phone:
         response = begin_change(member, admin, "change_phone",
                                 {"phone": form.phone.normalised}, back=back)
-        # As on My Profile: the saved name says so, and the section under the modal comes
-        # back as saved, so a cancelled verification leaves no unsaved number in the form.
-        if name_saved:
+        # As on My Profile: a new name is saved only when the verification opened, and says
+        # so; the section under the modal comes back as saved, so a cancelled verification
+        # leaves no unsaved number in the form.
+        if name != member.name and response.status_code < 400:
+            save_name()
             tell(response, gettext("Name saved."))
         return with_section(response, "profileChanged", back)
+    if name != member.name:
+        save_name()
     if not is_htmx():
         flash(gettext("Profile saved."), "success")
         return redirect(back, 303)
