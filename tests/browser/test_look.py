@@ -76,3 +76,78 @@ def test_settings_navigation_is_one_row_above_the_page_on_a_phone(sized, scheme)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     assert current_links(page) == ["My Profile"]
     assert_accessible(page, f"My Profile at 360 px, {scheme}")
+
+
+def style_of(page, selector, prop):
+    return page.locator(selector).first.evaluate(
+        f"(el) => getComputedStyle(el).getPropertyValue('{prop}')")
+
+
+NOTICES = """(main) => {
+  const box = document.createElement("section");
+  box.className = "card"; box.setAttribute("aria-label", "Notices");
+  for (const kind of ["success", "warning", "error"]) {
+    const p = document.createElement("p");
+    p.className = kind === "warning" ? "notice" : "notice " + kind;
+    p.dataset.kind = kind; p.textContent = "A " + kind + " notice with a link-free sentence.";
+    box.append(p);
+    const t = document.createElement("div");
+    t.className = "toast toast-" + kind; t.dataset.toast = kind; t.textContent = kind;
+    box.append(t);
+  }
+  main.prepend(box);
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_notices_say_their_kind_in_colour(sized, scheme):
+    page = sized(scheme=scheme)
+    browser_signin(page)
+    page.locator("main").evaluate(NOTICES)
+    backgrounds = {kind: style_of(page, f"p[data-kind={kind}]", "background-color")
+                   for kind in ("success", "warning", "error")}
+    assert len(set(backgrounds.values())) == 3, backgrounds
+    edges = {kind: style_of(page, f"p[data-kind={kind}]", "border-left-color")
+             for kind in ("success", "warning", "error")}
+    assert len(set(edges.values())) == 3, edges
+    # The same three colours as the toasts of the same kind.
+    for kind in ("success", "error"):
+        assert style_of(page, f"[data-toast={kind}]", "background-color") == backgrounds[kind]
+    assert style_of(page, "[data-toast=warning]", "background-color") == backgrounds["warning"]
+    assert_accessible(page, f"notices, {scheme}")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_a_role_badge_is_not_the_unverified_colour(sized, scheme):
+    page = sized(scheme=scheme)
+    browser_signin(page, "admin@example.com")
+    page.goto("/settings/team")
+    page.locator("#team-rows tr[data-member] a:not([data-self])").first.click()
+    page.locator("h1 [data-role]").wait_for()
+    page.locator("main h1").evaluate(
+        "(h) => h.insertAdjacentHTML('afterend', "
+        "'<p><span class=\"badge warn\" data-badge=\"x-unverified\">Unverified</span></p>')")
+    role = (style_of(page, "h1 [data-role]", "background-color"),
+            style_of(page, "h1 [data-role]", "color"))
+    unverified = (style_of(page, "[data-badge=x-unverified]", "background-color"),
+                  style_of(page, "[data-badge=x-unverified]", "color"))
+    assert role[0] != unverified[0] and role[1] != unverified[1]
+    assert_accessible(page, f"member page, {scheme}")
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280", "360"])
+def test_verification_choices_are_one_size(sized, viewport):
+    page = sized(viewport)
+    browser_signin(page)
+    page.fill("#phone", "+1 202 555 0199")
+    page.click("[data-action=update-profile]")
+    page.locator("#modal dialog[open] label.option").first.wait_for()
+    # A longer label, as a translation or a long address would make it.
+    page.locator("#modal label.option .hint").first.evaluate(
+        "(el) => el.textContent = '(' + 'a long address at an example domain '.repeat(3) + ')'")
+    options = page.locator("#modal label.option").all()
+    assert len(options) >= 2
+    sizes = {(round(o.bounding_box()["width"]), round(o.bounding_box()["height"]))
+             for o in options}
+    assert len(sizes) == 1, f"the choices differ in size: {sizes}"
+    assert_accessible(page, "choices")
