@@ -2,9 +2,11 @@
 notices that say their kind in colour, and the authenticator setup within one screen."""
 
 import pytest
+from conftest import last_code
 
 from browser.a11y import assert_accessible
 from browser.conftest import browser_signin
+from browser.test_twofactor import read_qr
 
 pytestmark = pytest.mark.browser
 
@@ -151,3 +153,57 @@ def test_verification_choices_are_one_size(sized, viewport):
              for o in options}
     assert len(sizes) == 1, f"the choices differ in size: {sizes}"
     assert_accessible(page, "choices")
+
+
+def open_totp_setup(page):
+    """My Profile > Setup, the step-up by email code, then the QR step in the modal."""
+    page.click("[data-action=setup-totp]")
+    page.wait_for_selector("#modal dialog[open] #verify-step[data-step=choose]")
+    page.check("input[name=channel][value=email]")
+    page.click("[data-action=continue]")
+    page.wait_for_selector("#code")
+    page.fill("#code", last_code("member@example.com"))
+    page.click("[data-action=verify]")
+    page.wait_for_selector("#modal dialog[open] svg#totp-qr")
+
+
+def within(inner, outer):
+    return (inner["x"] >= outer["x"] - 0.5 and inner["y"] >= outer["y"] - 0.5
+            and inner["x"] + inner["width"] <= outer["x"] + outer["width"] + 0.5
+            and inner["y"] + inner["height"] <= outer["y"] + outer["height"] + 0.5)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_authenticator_setup_fits_a_desktop_screen(sized, scheme):
+    page = sized(DESKTOP, scheme)
+    browser_signin(page)
+    open_totp_setup(page)
+    screen = {"x": 0, "y": 0, **DESKTOP}
+    for action in ("[data-action=totp-next]", "#modal [data-close-modal]"):
+        assert within(box(page, f"#modal {action}" if "#modal" not in action else action),
+                      screen), f"{action} is off screen"
+    assert page.locator("#modal dialog").evaluate("(d) => d.scrollHeight <= d.clientHeight")
+    link = page.locator("#modal a[data-action=open-authenticator]")
+    assert link.inner_text() == "Open in your authenticator app"
+    assert link.get_attribute("href") == read_qr(page)
+    assert_accessible(page, f"authenticator setup at 1280 px, {scheme}")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_authenticator_setup_on_a_phone_opens_at_its_top_qr_centred(sized, scheme):
+    page = sized(PHONE, scheme)
+    browser_signin(page)
+    open_totp_setup(page)
+    dialog = page.locator("#modal dialog")
+    page.wait_for_timeout(300)  # focus and any scrolling settle
+    assert dialog.evaluate("(d) => d.scrollTop") == 0, "the modal opened scrolled down"
+    title = box(page, "#totp-setup-title")
+    assert 0 <= title["y"] < PHONE["height"] / 2
+    qr, frame = box(page, "#modal svg#totp-qr"), dialog.bounding_box()
+    assert within(qr, frame)
+    assert abs((qr["x"] + qr["width"] / 2) - (frame["x"] + frame["width"] / 2)) <= 2, \
+        "the QR code is not centred in the dialog"
+    link = page.locator("#modal a[data-action=open-authenticator]")
+    assert link.get_attribute("href").startswith("otpauth://totp/Aesthetix%20CRM:member@")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert_accessible(page, f"authenticator setup at 360 px, {scheme}")
