@@ -187,11 +187,13 @@ def setup_response(user: User, pending: PendingTotp, form=None, *, error=None, s
     """The QR code, the setup key and the code form: the modal after the step-up, or the page."""
     request.no_store = True  # the page shows a secret
     secret = crypto.decrypt(cipher(), pending.secret)
+    uri = totp.provisioning_uri(secret, user.email)
     context = {
         "user": user,
         "form": form or SetupCodeForm(formdata=None),
         "error": error,
-        "qr": qr_svg(totp.provisioning_uri(secret, user.email)),
+        "qr": qr_svg(uri),
+        "otpauth_uri": uri,  # the QR's content as a link, for setting up on this very phone
         "secret": totp.grouped(secret),
         "issuer": totp.ISSUER,
         "minutes": setup_seconds() // 60,
