@@ -126,9 +126,11 @@ def test_activity_at_desktop_width(open_page):
         "td => parseFloat(getComputedStyle(td).lineHeight) || 20")
     for row in page.locator("#event-rows tr[data-event]").all():
         assert row.bounding_box()["height"] < 2 * line + 16, row.get_attribute("data-event")
-    # The table uses the full content width: wider than the old narrow column, no scrolling.
+    # The table uses the full content width beside the Settings nav: wider than the old
+    # narrow 52rem column, filling its card, no scrolling.
     table, wrap = page.locator("table.events"), page.locator("#activity-log .table-wrap")
-    assert table.bounding_box()["width"] > 1000
+    assert table.bounding_box()["width"] > 52 * 16
+    assert table.bounding_box()["width"] >= wrap.evaluate("w => w.clientWidth") - 2
     assert wrap.evaluate("w => w.scrollWidth <= w.clientWidth + 2")
 
 
