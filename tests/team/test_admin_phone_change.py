@@ -81,7 +81,7 @@ def test_admin_changes_member_phone_without_javascript(wired):
             in mail["body"])
     code = re.search(r"\b\d{6}\b", mail["body"]).group(0)
     page = client.get(url).get_data(as_text=True)
-    assert "the member&#39;s email m***@example.com" in page
+    assert "Mia Member&#39;s email m***@example.com" in page
     assert code not in page
     r = post(client, url + "/code", {"code": code}, token_from=url)
     assert r.status_code == 303 and r.headers["Location"] == f"/settings/team/{mia.id}"
