@@ -44,7 +44,7 @@ def extracted(tmp_path_factory):
 @pytest.mark.parametrize("msgid", [
     *DUMMY,
     *(singular for singular, _ in PLURALS),
-    "Enter the 6-digit code we sent to the member's phone %(destination)s",
+    "Enter the 6-digit code we sent to %(name)s's phone %(destination)s",
     "Hello %(name)s,",  # the notice emails
     "Your Aesthetix CRM code: %(code)s",
     "%(num)d unused backup code.",  # ngettext

@@ -188,7 +188,7 @@ def test_no_eligible_channel_explains_and_consumes_nothing(app, htmx, dbconn):
         r = profile_post(client, htmx=htmx, who="newbie@example.com", phone=NEW_PHONE)
         assert r.status_code == 409
         text = r.get_data(as_text=True)
-        assert "Verify the email address or set up an authenticator app first" in text
+        assert "Verify your email address first, then try again." in text
     assert Challenge.select().where(Challenge.purpose == "change_phone").count() == 0
     assert user("newbie@example.com").phone is None
 

@@ -248,7 +248,7 @@ def test_nothing_verified_explains_and_changes_nothing(any_page):
     else:
         page.wait_for_selector("[data-message]")
     assert page.locator("#message-title").inner_text() == "No way to verify this change"
-    assert "Verify the email address or set up an authenticator app" in (
+    assert "Verify your email address first" in (
         page.locator("[data-message]").inner_text())
     assert page.locator("[data-help=no-channel]").is_visible()
     assert user("newbie@example.com").phone is None

@@ -38,7 +38,7 @@ def test_admin_changes_a_members_phone(any_page):
     page.click("[data-action=continue]")
     page.wait_for_selector("#code")
     expect(page.locator("label[for=code]")).to_have_text(
-        "Enter the 6-digit code we sent to the member's email m***@example.com")
+        "Enter the 6-digit code we sent to Mia Member's email m***@example.com")
     # The member reads the code out; it never went to the admin or the new number.
     assert [m.to for m in outbox("email")][-1] == "member@example.com"
     assert outbox("sms", to=NEW_E164) == []

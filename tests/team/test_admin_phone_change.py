@@ -65,9 +65,12 @@ def test_admin_changes_member_phone_without_javascript(wired):
     page = client.get(url).get_data(as_text=True)
     step = page.split('id="verify-step"', 1)[1]
     assert "data-for-member" in step and "Mia Member" in step
-    # The member's channels are offered, never the admin's, never the new number.
-    assert "m***@example.com" in step and "•••• 0103" in step
-    assert "a***@example.com" not in step and "0102" not in step and "0177" not in step
+    # The change is named once, above the choice...
+    assert "New phone for Mia Member: +1 202-555-0177" in step
+    # ...and the member's channels are offered, never the admin's, never the new number.
+    options = step.split("<fieldset", 1)[1].split("</fieldset>", 1)[0]
+    assert "m***@example.com" in options and "•••• 0103" in options
+    assert "a***@example.com" not in step and "0102" not in step and "0177" not in options
     r = post(client, url + "/channel", {"channel": "email"}, token_from=url)
     assert r.status_code == 303
     assert [m["to"] for m in smtp.messages] == [["member@example.com"]]
@@ -78,7 +81,7 @@ def test_admin_changes_member_phone_without_javascript(wired):
             in mail["body"])
     code = re.search(r"\b\d{6}\b", mail["body"]).group(0)
     page = client.get(url).get_data(as_text=True)
-    assert "the member&#39;s email m***@example.com" in page
+    assert "Mia Member&#39;s email m***@example.com" in page
     assert code not in page
     r = post(client, url + "/code", {"code": code}, token_from=url)
     assert r.status_code == 303 and r.headers["Location"] == f"/settings/team/{mia.id}"
@@ -116,7 +119,7 @@ def test_admin_changes_member_phone_with_htmx_and_sms(wired):
     url = f"/verify/{cid}"
     r = post(client, url + "/channel", {"channel": "sms"}, htmx=True, token_from=url)
     assert r.status_code == 200
-    assert "the member&#39;s phone •••• 0103" in r.get_data(as_text=True)
+    assert "Mia Member&#39;s phone •••• 0103" in r.get_data(as_text=True)
     assert [m["to"] for m in sms.messages] == [MEMBER_PHONE]
     code = re.search(r"\d{6}", sms.messages[0]["body"]).group(0)
     r = post(client, url + "/code", {"code": code}, htmx=True, token_from=url)
@@ -143,7 +146,7 @@ def test_the_cap_counts_against_the_member(wired):
         assert r.status_code == 303, i
     r = change(client, mia.id, phone="+12025550169")
     assert r.status_code == 429
-    assert "this member&#39;s profile" in r.get_data(as_text=True)
+    assert "Mia Member&#39;s profile" in r.get_data(as_text=True)
     assert user("member@example.com").phone == MEMBER_PHONE
     (limited,) = events("change.limited")
     assert (limited.subject_id, limited.actor_id) == (mia.id, user("admin@example.com").id)
@@ -167,7 +170,7 @@ def test_member_without_a_channel_gets_a_clear_message(wired):
         r = change(client, noah.id, htmx=htmx)
         assert r.status_code == 409
         html = r.get_data(as_text=True)
-        assert "the member&#39;s account has no verified email" in html
+        assert "Noah New&#39;s account has no verified email" in html
     assert user("newbie@example.com").phone is None
     with db.connection_context():
         assert not Challenge.select().where(Challenge.purpose == "change_phone").exists()

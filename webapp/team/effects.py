@@ -34,7 +34,9 @@ def after_reset_member_2fa(v: stepup.Verified):
     member = User.get_by_id(v.result["member_id"])
     notify(member, gettext("Two-factor authentication was reset on your account"),
            "team/email/two_factor_reset.txt", actor=v.challenge.actor)
-    return finish_in_page(gettext("Two-factor authentication reset for %(name)s.",
+    return finish_in_page(gettext("Two-factor authentication reset for %(name)s: their "
+                                  "authenticator app and backup codes no longer work, and "
+                                  "they were signed out everywhere.",
                                   name=member.display_name),
                           refresh="memberChanged",
                           back=url_for("team.member", user_id=member.id))

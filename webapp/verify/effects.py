@@ -16,7 +16,7 @@ from ..security import N_, stepup
 from ..security import channels as ch
 from ..team import authz
 from ..web import fragment, is_htmx, notify
-from .responses import finish_in_page, return_url
+from .responses import finish_in_page, phone_display, return_url
 
 EMAIL_REFUSED = N_("We couldn't change the email address to that one. Choose another address.")
 
@@ -133,9 +133,15 @@ def after_change_phone(v: stepup.Verified):
     notify(v.subject, gettext("Your phone number was changed"), "email/phone_changed.txt",
            actor=v.challenge.actor, for_member=v.challenge.actor_id != v.subject.id,
            new=ch.mask_phone(v.result["new"]))
-    return finish_in_page(
-        gettext("Phone number updated. Verify the new number to use it for codes."),
-        refresh="profileChanged", back=return_url(v.challenge))
+    phone = phone_display(v.result["new"])
+    if v.challenge.actor_id != v.subject.id:  # said to the admin, about the member
+        message = gettext("Phone number updated: %(name)s's phone is now %(phone)s. %(name)s "
+                          "can verify the new number from their profile to use it for codes.",
+                          name=v.subject.display_name, phone=phone)
+    else:
+        message = gettext("Phone number updated to %(phone)s. Verify the new number to use it "
+                          "for codes.", phone=phone)
+    return finish_in_page(message, refresh="profileChanged", back=return_url(v.challenge))
 
 
 def after_change_email(v: stepup.Verified):
@@ -144,9 +150,15 @@ def after_change_email(v: stepup.Verified):
            to=v.result["old"], actor=v.challenge.actor,
            for_member=v.challenge.actor_id != v.subject.id,
            old=ch.mask_email(v.result["old"]), new=ch.mask_email(v.result["new"]))
-    return finish_in_page(
-        gettext("Email address updated. Verify the new address to use it for codes."),
-        refresh="profileChanged", back=return_url(v.challenge))
+    email = ch.mask_email(v.result["new"])
+    if v.challenge.actor_id != v.subject.id:  # said to the admin, about the member
+        message = gettext("Email address updated: %(name)s's email is now %(email)s. %(name)s "
+                          "can verify the new address from their profile to use it for codes.",
+                          name=v.subject.display_name, email=email)
+    else:
+        message = gettext("Email address updated to %(email)s. Verify the new address to use "
+                          "it for codes.", email=email)
+    return finish_in_page(message, refresh="profileChanged", back=return_url(v.challenge))
 
 
 def after_verify_email(v: stepup.Verified):

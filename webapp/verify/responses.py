@@ -8,6 +8,7 @@ import datetime as dt
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+import phonenumbers
 from flask import current_app, flash, redirect, request, url_for
 from flask_babel import gettext, ngettext
 from werkzeug.exceptions import HTTPException
@@ -15,11 +16,64 @@ from werkzeug.exceptions import HTTPException
 from .. import audit
 from ..auth.session import last_sign_in_channel
 from ..forms import CodeForm, EmptyForm
-from ..models import Challenge, utcnow
+from ..models import Challenge, User, utcnow
 from ..security import N_, stepup
 from ..security import channels as ch
-from ..web import card_or_fragment, fragment, is_htmx, trigger
+from ..web import card_or_fragment, fragment, is_htmx, is_impersonating, trigger
 from . import engine
+
+
+def phone_display(e164: str | None) -> str:
+    """A stored E.164 number as people write it: +1 202-555-0144."""
+    if not e164:
+        return ""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def _member_name(c: Challenge) -> str:
+    member = User.get_or_none(User.id == int(c.data["member_id"]))
+    return member.display_name if member is not None else ""
+
+
+# What a verification approves, said above the channel choice: purpose name -> (challenge,
+# whether an admin acts for a member) -> one line. A purpose without an entry (sign-in,
+# verifying the own email or phone) is already said by its title.
+SUMMARIES: dict[str, Callable[[Challenge, bool], str]] = {
+    "change_phone": lambda c, for_member: (
+        gettext("New phone for %(name)s: %(phone)s", name=c.subject.display_name,
+                phone=phone_display(c.data["phone"])) if for_member
+        else gettext("New phone: %(phone)s", phone=phone_display(c.data["phone"]))),
+    "change_email": lambda c, for_member: (
+        gettext("New email for %(name)s: %(email)s", name=c.subject.display_name,
+                email=ch.mask_email(c.data["email"])) if for_member
+        else gettext("New email: %(email)s", email=ch.mask_email(c.data["email"]))),
+    "enable_totp": lambda c, for_member: gettext("Add an authenticator app"),
+    "regenerate_backup_codes": lambda c, for_member: gettext(
+        "Create new backup codes: your old codes stop working"),
+    "disable_totp": lambda c, for_member: gettext(
+        "Remove the authenticator app: your backup codes stop working too"),
+    "reset_member_2fa": lambda c, for_member: gettext(
+        "Reset %(name)s's two-factor authentication: their authenticator app and backup "
+        "codes stop working", name=_member_name(c)),
+}
+
+
+def change_summary(c: Challenge) -> str | None:
+    """The one line that says what this verification approves, or None."""
+    summary = SUMMARIES.get(c.purpose)
+    return summary(c, c.actor_id != c.subject_id) if summary else None
+
+
+def _for_member_option(option: ch.Option, name: str) -> ch.Option:
+    """A channel as the admin sees it: the member's app, not "your app"."""
+    if option.channel != "totp":
+        return option
+    return ch.Option(option.channel, option.label,
+                     gettext("enter the 6-digit code from %(name)s's app", name=name))
 
 
 def return_url(c: Challenge) -> str:
@@ -39,9 +93,12 @@ def step_context(c: Challenge, *, step=None, error=None, message=None):
     pol = engine.policy()
     purpose = engine.purpose(c.purpose)
     backups = purpose.channels == ch.SIGN_IN and engine.has_backup_codes(subject)
+    for_member = c.actor_id != c.subject_id
     options = [ch.option(subject, name, translate=gettext)
                for name in ch.eligible_channels(subject, purpose.channels,
                                                 has_backup_codes=backups)]
+    if for_member:
+        options = [_for_member_option(o, subject.display_name) for o in options]
     if step is None:
         if not stepup.is_open(c, now) or c.attempts >= pol.max_attempts:
             step = "closed"
@@ -71,7 +128,8 @@ def step_context(c: Challenge, *, step=None, error=None, message=None):
     return {
         "challenge": c,
         "subject": subject,
-        "for_member": c.actor_id != c.subject_id,
+        "for_member": for_member,
+        "summary": change_summary(c),
         "options": options,
         "preselected": preselected,
         # Sign-in says who is signing in (masked), with "Not you?" back to the first step.
@@ -126,19 +184,46 @@ def open_modal(c: Challenge, status: int = 200, **kw):
     return fragment("partials/verify/modal.html", status, **step_context(c, **kw))
 
 
-def message_modal(title: str, message: str, status: int, *, back: str, help: str | None = None):
+def message_modal(title: str, message: str, status: int, *, back: str, help: str | None = None,
+                  member: str | None = None, verify_email: bool = False):
     """A modal (or page) that only explains: no channel, limit reached.
 
     `title` is the English msgid (marked with N_), translated here; `message` comes
-    translated; `help` names a help paragraph of partials/verify/message.html.
+    translated; `help` names a help paragraph of partials/verify/message.html, written to an
+    admin about `member` (a name) when one is given; `verify_email` offers the "Verify your
+    email" button, the next step when nothing is verified.
     """
     title = gettext(title)
+    context = {"title": title, "message": message, "back": back, "help": help,
+               "member": member, "verify_email": verify_email}
     if is_htmx():
-        return fragment("partials/verify/message_modal.html", status, title=title,
-                        message=message, back=back, help=help)
+        return fragment("partials/verify/message_modal.html", status, **context)
     return card_or_fragment("partials/verify/message.html", status, page_title=title,
-                            labelled_by="message-title", title=title, message=message, back=back,
-                            help=help)
+                            labelled_by="message-title", **context)
+
+
+NO_CHANNEL_TEXT = {
+    "own": N_("We can't verify this change: your account has no verified email, verified "
+              "phone or authenticator app. Verify your email address first, then try again."),
+    "member": N_("We can't verify this change: %(name)s's account has no verified email, "
+                 "verified phone or authenticator app, so there is nowhere to send them a "
+                 "code."),
+}
+
+
+def no_channel_modal(subject, actor, title: str, *, back: str):
+    """Nothing trusted to send a code to: say so, and offer the next real step.
+
+    Every trusted channel needs a verified email first (an authenticator app can only be
+    added after it), so that is the step offered: a button for the person themself, what
+    to ask of the member for an admin (or for a "Login as" session, which can't verify it).
+    """
+    if actor.id != subject.id or is_impersonating():
+        name = subject.display_name
+        return message_modal(title, gettext(NO_CHANNEL_TEXT["member"], name=name), 409,
+                             back=back, help="no-channel", member=name)
+    return message_modal(title, gettext(NO_CHANNEL_TEXT["own"]), 409, back=back,
+                         help="no-channel", verify_email=subject.email_verified_at is None)
 
 
 # The page sections a verified change refreshes: (endpoint of the page the person returns
@@ -197,16 +282,17 @@ def start_modal(subject, actor, purpose: str, payload: dict, *, back: str,
     try:
         c = engine.start(subject, actor, purpose, payload)
     except stepup.NoChannel as exc:
-        return message_modal(no_channel_title, exc.text(gettext, ngettext), 409, back=back,
-                             help="no-channel")
+        if engine.purpose(purpose).channels == ch.TRUSTED:
+            return no_channel_modal(subject, actor, no_channel_title, back=back)
+        return message_modal(no_channel_title, exc.text(gettext, ngettext), 409, back=back)
     return open_modal(c)
 
 
 LIMIT_TEXT = {
     "member": N_("You've reached the limit of %(limit)s phone or email change attempts per day "
-                 "for this member's profile. It resets at midnight UTC (in %(hours)s h "
-                 "%(minutes)s min). If you didn't make these attempts, check whether someone "
-                 "else, such as an admin, changed the profile today."),
+                 "for %(name)s's profile. It resets at midnight UTC (in %(hours)s h "
+                 "%(minutes)s min). Attempts by %(name)s and by other admins count too: the "
+                 "team's Activity page shows who made them."),
     "own": N_("You've reached the limit of %(limit)s phone or email change attempts per day "
               "for your profile. It resets at midnight UTC (in %(hours)s h %(minutes)s min). "
               "If you didn't make these attempts, check whether someone else, such as an "
@@ -223,18 +309,19 @@ def begin_change(subject, actor, purpose: str, payload: dict, *, back: str):
     now = utcnow()
     rule = engine.purpose(purpose).channels
     if not ch.eligible_channels(subject, rule):
-        return to_modal(message_modal(N_("No way to verify this change"),
-                                      stepup.no_channel_message(subject, rule, actor, gettext),
-                                      409, back=back, help="no-channel"))
+        return to_modal(no_channel_modal(subject, actor, N_("No way to verify this change"),
+                                         back=back))
     allowed, reset = engine.take_change_attempt(subject, now)
     if not allowed:
         audit.record("change.limited", subject=subject, actor=actor, outcome="limited",
                      purpose=purpose)
         limit = current_app.config["DAILY_CHANGE_LIMIT"]
         hours, rest = divmod(int((reset - now).total_seconds()), 3600)
-        text = gettext(LIMIT_TEXT["member" if actor.id != subject.id else "own"],
+        member = subject.display_name if actor.id != subject.id else None
+        text = gettext(LIMIT_TEXT["member" if member else "own"], name=member,
                        limit=limit, hours=hours, minutes=rest // 60)
-        response = message_modal(N_("Daily limit reached"), text, 429, back=back, help="limit")
+        response = message_modal(N_("Daily limit reached"), text, 429, back=back, help="limit",
+                                 member=member)
         response.headers["Retry-After"] = str(int((reset - now).total_seconds()))
         return to_modal(response)
     return to_modal(open_modal(engine.start(subject, actor, purpose, payload, now=now)))
