@@ -144,3 +144,36 @@ def test_activity_stacks_on_a_phone(open_page):
     assert wrap.evaluate("w => w.scrollWidth <= w.clientWidth + 2")
     details = row.locator("[data-details]")
     assert "Details" in details.evaluate("td => getComputedStyle(td, '::before').content")
+
+
+def team_page(open_page, width):
+    with db.connection_context():  # one member with every badge, so the badges could wrap
+        Membership.update(role="admin").where(
+            Membership.user == user("member@example.com").id).execute()
+    page = open_page(width=width)
+    browser_signin(page, "owner@example.com")
+    page.goto("/settings/team")
+    return page
+
+
+def test_team_list_at_desktop_width(open_page):
+    page = team_page(open_page, 1280)
+    # The search box and its button share one line.
+    box, button = (page.locator(s).bounding_box() for s in ("#team-q", "[data-action=search]"))
+    assert abs(box["y"] - button["y"]) <= 4
+    # Badges never wrap: each row's badges sit on one line.
+    for badges in page.locator("#team-rows .badges").all():
+        tops = {round(b.bounding_box()["y"]) for b in badges.locator(".badge").all()}
+        assert len(tops) <= 1, tops
+    wrap = page.locator("section[aria-labelledby=team-title] .table-wrap")
+    assert wrap.evaluate("w => w.scrollWidth <= w.clientWidth + 2")
+
+
+def test_team_list_stacks_on_a_phone(open_page):
+    page = team_page(open_page, 360)
+    row = page.locator("#team-rows tr[data-member]").first
+    box = row.bounding_box()
+    assert box["width"] <= 360 and box["height"] > 100  # a card of label: value lines
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    email = row.locator("td[data-label]").nth(1)
+    assert "Email" in email.evaluate("td => getComputedStyle(td, '::before').content")
