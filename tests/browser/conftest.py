@@ -67,13 +67,18 @@ def any_page(request, browser, live_server):
     context.close()
 
 
-def browser_second_step(page, email, password, channel, code_for):
-    """Password, then choose `channel` and type `code_for()` (read once the code field shows)."""
+def browser_password_step(page, email="member@example.com", password=PASSWORD):
+    """The sign-in page's email and password: the browser lands on the second step."""
     page.goto("/login")
     page.fill("#email", email)
     page.fill("#password", password)
     page.click("button[type=submit]")
     page.wait_for_url(re.compile(r"/verify/"))
+
+
+def browser_second_step(page, email, password, channel, code_for):
+    """Password, then choose `channel` and type `code_for()` (read once the code field shows)."""
+    browser_password_step(page, email, password)
     page.check(f"input[name=channel][value={channel}]")
     page.click("[data-action=continue]")
     page.wait_for_selector("#code")

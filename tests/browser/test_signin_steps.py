@@ -9,22 +9,14 @@ from conftest import PASSWORD, last_code, post, signin
 from playwright.sync_api import expect
 from twofactor.helpers import enable_totp, next_code
 
-from browser.conftest import browser_second_step, browser_signin
+from browser.conftest import browser_password_step, browser_second_step, browser_signin
 
 pytestmark = pytest.mark.browser
 
 
-def password_step(page, email="member@example.com"):
-    page.goto("/login")
-    page.fill("#email", email)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r"/verify/"))
-
-
 def test_second_step_says_who_and_not_you_goes_back(any_page):
     page = any_page
-    password_step(page)
+    browser_password_step(page)
     verify_url = page.url
     expect(page.locator("[data-signing-in]")).to_contain_text("m***@example.com")
     page.click("[data-action=not-you]")
@@ -42,7 +34,7 @@ def test_the_app_is_preselected_for_who_last_used_it(page_js, app):
                         lambda: next_code(secret)[0])
     page.wait_for_url(re.compile(r"/settings/profile"))
     page.context.clear_cookies()
-    password_step(page)
+    browser_password_step(page)
     expect(page.locator("input[name=channel][value=totp]")).to_be_checked()
     expect(page.locator("input[name=channel][value=email]")).not_to_be_checked()
 
@@ -71,7 +63,7 @@ def test_signed_out_by_a_password_change_elsewhere_is_told_why(page_js, client):
 
 
 def code_step(page):
-    password_step(page)
+    browser_password_step(page)
     page.check("input[name=channel][value=email]")
     page.click("[data-action=continue]")
     page.wait_for_selector("#code")

@@ -3,26 +3,18 @@ the change attempts left today, the lost-access help, and the wrong-code message
 
 import re
 
-from conftest import PASSWORD, last_code, outbox
+from conftest import last_code, outbox
 from twofactor.helpers import enable_totp, next_code
 
-from browser.conftest import browser_signin
+from browser.conftest import browser_password_step, browser_signin
 from webapp.extensions import db
 from webapp.models import Challenge
-
-
-def password_step(page, email="member@example.com"):
-    page.goto("/login")
-    page.fill("#email", email)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r"/verify/"))
 
 
 def test_cancel_at_sign_in_returns_to_the_sign_in_page(any_page):
     """Bug 1: Cancel on "Choose how to verify" leads back to /login, JavaScript on or off."""
     page = any_page
-    password_step(page)
+    browser_password_step(page)
     page.click("[data-step=choose] button[form=verify-cancel]")
     page.wait_for_url(re.compile(r"/login$"))
     assert page.locator("#email").is_visible() and page.locator("#password").is_visible()
@@ -69,7 +61,7 @@ def test_the_lost_access_help_names_backup_codes_only_where_they_work(any_page, 
     sign-in, which does, still does."""
     page = any_page
     enable_totp(app, "member@example.com")
-    password_step(page)
+    browser_password_step(page)
     page.click("[data-help=lost-access] summary")
     assert "backup code" in page.locator("[data-help=lost-access]").inner_text()
     assert page.locator("input[name=channel][value=backup]").count() == 1
@@ -86,7 +78,7 @@ def test_the_lost_access_help_names_backup_codes_only_where_they_work(any_page, 
 
 
 def code_step(page, channel, email="member@example.com"):
-    password_step(page, email)
+    browser_password_step(page, email)
     page.check(f"input[name=channel][value={channel}]")
     page.click("[data-action=continue]")
     page.wait_for_selector("#code")

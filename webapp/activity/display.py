@@ -7,11 +7,11 @@ shows a number or a device the same way. Pure functions, testable without a requ
 import datetime as dt
 from functools import lru_cache
 
-import phonenumbers
 from flask_babel import format_timedelta, gettext
 from ua_parser import parse as parse_ua
 
 from ..models import utcnow
+from ..security import channels as ch
 from . import bp
 
 # ua-parser's family names, in the words people use for them.
@@ -19,16 +19,8 @@ OS_NAMES = {"Mac OS X": "macOS", "Mac OS": "macOS", "Windows": "Windows", "Ubunt
             "Chrome OS": "ChromeOS"}
 
 
-@bp.app_template_filter("phone")
-def phone_display(e164: str | None) -> str:
-    """`+12025550103` -> `+1 202-555-0103`; a value that won't parse is shown as stored."""
-    if not e164:
-        return ""
-    try:
-        number = phonenumbers.parse(e164, None)
-    except phonenumbers.NumberParseException:
-        return e164
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+# `+12025550103` -> `+1 202-555-0103` in templates.
+bp.add_app_template_filter(ch.display_phone, "phone")
 
 
 @lru_cache(maxsize=512)

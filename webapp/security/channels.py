@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+import phonenumbers
 from phonenumbers import PhoneNumberType
 
 from . import N_, english
@@ -39,6 +40,17 @@ def mask_email(email: str | None) -> str:
         return ""
     local, domain = email.rsplit("@", 1)
     return f"{local[:1]}***@{domain}"
+
+
+def display_phone(e164: str | None) -> str:
+    """A stored E.164 number as people write it: +1 202-555-0144 (as stored if it won't parse)."""
+    if not e164:
+        return ""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 def mask_phone(phone: str | None) -> str:

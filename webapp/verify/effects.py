@@ -16,7 +16,7 @@ from ..security import N_, stepup
 from ..security import channels as ch
 from ..team import authz
 from ..web import fragment, is_htmx, notify
-from .responses import finish_in_page, phone_display, return_url
+from .responses import finish_in_page, return_url
 
 EMAIL_REFUSED = N_("We couldn't change the email address to that one. Choose another address.")
 
@@ -133,7 +133,7 @@ def after_change_phone(v: stepup.Verified):
     notify(v.subject, gettext("Your phone number was changed"), "email/phone_changed.txt",
            actor=v.challenge.actor, for_member=v.challenge.actor_id != v.subject.id,
            new=ch.mask_phone(v.result["new"]))
-    phone = phone_display(v.result["new"])
+    phone = ch.display_phone(v.result["new"])
     if v.challenge.actor_id != v.subject.id:  # said to the admin, about the member
         message = gettext("Phone number updated: %(name)s's phone is now %(phone)s. %(name)s "
                           "can verify the new number from their profile to use it for codes.",

@@ -8,7 +8,6 @@ import datetime as dt
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-import phonenumbers
 from flask import current_app, flash, redirect, request, url_for
 from flask_babel import gettext, ngettext
 from werkzeug.exceptions import HTTPException
@@ -23,17 +22,6 @@ from ..web import card_or_fragment, fragment, is_htmx, is_impersonating, trigger
 from . import engine
 
 
-def phone_display(e164: str | None) -> str:
-    """A stored E.164 number as people write it: +1 202-555-0144."""
-    if not e164:
-        return ""
-    try:
-        number = phonenumbers.parse(e164, None)
-    except phonenumbers.NumberParseException:
-        return e164
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
-
-
 def _member_name(c: Challenge) -> str:
     member = User.get_or_none(User.id == int(c.data["member_id"]))
     return member.display_name if member is not None else ""
@@ -45,8 +33,8 @@ def _member_name(c: Challenge) -> str:
 SUMMARIES: dict[str, Callable[[Challenge, bool], str]] = {
     "change_phone": lambda c, for_member: (
         gettext("New phone for %(name)s: %(phone)s", name=c.subject.display_name,
-                phone=phone_display(c.data["phone"])) if for_member
-        else gettext("New phone: %(phone)s", phone=phone_display(c.data["phone"]))),
+                phone=ch.display_phone(c.data["phone"])) if for_member
+        else gettext("New phone: %(phone)s", phone=ch.display_phone(c.data["phone"]))),
     "change_email": lambda c, for_member: (
         gettext("New email for %(name)s: %(email)s", name=c.subject.display_name,
                 email=ch.mask_email(c.data["email"])) if for_member
