@@ -26,7 +26,11 @@ def axe_version() -> str:
 
 
 def violations(page, include=None, impacts=BLOCKING):
-    """axe violations of the given impacts on the page (or inside the `include` selector)."""
+    """axe violations of the given impacts on the page (or inside the `include` selector).
+
+    Waits for the page's load event first: a page still fetching its stylesheet shows
+    unstyled markup (the skip link beside the brand), which is not what a user sees."""
+    page.wait_for_load_state("load")
     if not page.evaluate("() => typeof window.axe === 'object'"):
         page.evaluate(axe_source())
     options = {"runOnly": {"type": "tag", "values": TAGS}, "resultTypes": ["violations"]}
