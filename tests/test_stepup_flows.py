@@ -311,6 +311,8 @@ def test_resend_too_soon_then_allowed(member_client, dbconn, clock):
     clock.advance(wait + 1)
     r = post(member_client, f"/verify/{cid}/resend", {}, htmx=True)
     assert r.status_code == 200 and "We sent a new code" in r.get_data(as_text=True)
+    # An outcome notice says its kind (green for success).
+    assert '<p class="notice success" role="status">We sent a new code.' in r.get_data(as_text=True)
     assert len(outbox("email", "member@example.com")) == 3  # sign-in + 2 step-up codes
 
 
@@ -322,3 +324,7 @@ def test_cancel_closes_and_changes_nothing(member_client, dbconn):
     assert r.status_code == 303 and r.headers["Location"] == "/settings/profile"
     assert Challenge.get_by_id(cid).cancelled_at is not None
     assert user("member@example.com").phone == "+12025550103"
+    # A closed verification says so in the error style.
+    r = post(member_client, f"/verify/{cid}/resend", {}, htmx=True)
+    assert r.status_code == 409 and '<p class="notice error" role="status">' in r.get_data(
+        as_text=True)

@@ -146,7 +146,7 @@ def test_no_channel_offers_verifying_the_email(any_page):
     wait_for_step(page, "message")
     help_text = page.locator("[data-help=no-channel]").inner_text()
     assert "authenticator" not in help_text
-    page.click("[data-next-step=verify-email]")
+    page.click("[data-step=message] [data-next-step=verify-email]")
     wait_for_step(page)
     expect(page.locator("#verify-title")).to_have_text("Verify your email")
     finish_with_email_code(page, "newbie@example.com", r"/settings/profile$")
@@ -155,6 +155,25 @@ def test_no_channel_offers_verifying_the_email(any_page):
     change_phone(page, "+1 202 555 0155")
     wait_for_step(page)
     expect(page.locator("[data-summary]")).to_have_text("New phone: +1 202-555-0155")
+    assert not page.errors
+
+
+def test_two_factor_setup_offers_verifying_the_email_first(any_page):
+    """Bug 10, authenticator side: the "verify your email first" note has the button; once
+    the email is verified the section offers Setup."""
+    page = any_page
+    browser_signin(page, "newbie@example.com")
+    unverify("newbie@example.com")
+    page.goto("/settings/profile")
+    section = page.locator("#two-factor")
+    expect(section.locator("[data-needs-email]")).to_be_visible()
+    assert section.locator("[data-action=setup-totp]").count() == 0
+    section.locator("[data-next-step=verify-email]").click()
+    wait_for_step(page)
+    expect(page.locator("#verify-title")).to_have_text("Verify your email")
+    finish_with_email_code(page, "newbie@example.com", r"/settings/profile$")
+    assert user("newbie@example.com").email_verified_at is not None
+    expect(page.locator("#two-factor [data-action=setup-totp]")).to_be_visible()
     assert not page.errors
 
 
@@ -168,6 +187,6 @@ def test_no_channel_tells_an_admin_what_the_member_must_do(any_page):
     expect(page.locator("[data-message]")).to_contain_text("Noah New's account has no verified")
     expect(page.locator("[data-help=no-channel]")).to_contain_text(
         "Ask Noah New to sign in and verify their email address from their profile")
-    assert page.locator("[data-next-step=verify-email]").count() == 0
+    assert page.locator("#modal [data-next-step=verify-email]").count() == 0
     assert not re.search(r"\byour\b", page.locator("#verify-step").inner_text(), re.I)
     assert not page.errors

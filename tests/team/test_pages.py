@@ -176,6 +176,10 @@ def test_own_row_leads_to_my_profile(admin_client, dbconn):
     assert r.status_code == 303 and r.headers["Location"] == "/settings/profile"
     r = admin_client.get(f"/settings/team/{me}/personal", headers=HTMX)
     assert r.status_code == 204 and r.headers["HX-Redirect"] == "/settings/profile"
+    r = admin_client.get(f"/settings/team/{me}/security")
+    assert r.status_code == 303 and r.headers["Location"] == "/settings/profile"
+    r = admin_client.get(f"/settings/team/{me}/security", headers=HTMX)
+    assert r.status_code == 204 and r.headers["HX-Redirect"] == "/settings/profile"
 
 
 @pytest.mark.parametrize("htmx", [False, True])

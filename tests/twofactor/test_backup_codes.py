@@ -220,7 +220,7 @@ def test_regenerate_through_step_up(app, member_client, htmx):
     if htmx:  # the section's count comes along, out of band
         oob = body.split('<section id="two-factor"', 1)[1]
         assert 'hx-swap-oob="true"' in oob.split(">", 1)[0] and 'data-backup-left="10"' in oob
-    assert "Your old backup codes no longer work." in body
+    assert '<p class="notice success" role="status">Your old backup codes no longer work.' in body
     u = user("member@example.com")
     with db.connection_context():
         assert not any(backup_codes.consume(u, key(app), c, utcnow()) for c in old)

@@ -197,7 +197,10 @@ def to_own_profile():
 
 @bp.get("/settings/team/<int:user_id>/security")
 def security(user_id):
-    """The member's two-factor section alone."""
+    """The member's two-factor section alone; one's own id leads to My Profile."""
+    refuse_while_impersonating("team_pages")
+    if user_id == current_user.id and authz.may_view_team(seat_of(current_user.id)):
+        return to_own_profile()
     actor, target = guard(authz.may_view, user_id, "view_member")
     return page_or_fragment("team/member.html", "partials/team/security.html",
                             **_context(actor, target))

@@ -158,12 +158,15 @@ def after_change_email(v: stepup.Verified):
     else:
         message = gettext("Email address updated to %(email)s. Verify the new address to use "
                           "it for codes.", email=email)
-    return finish_in_page(message, refresh="profileChanged", back=return_url(v.challenge))
+    return finish_in_page(message, refresh=("profileChanged", "twofactorChanged"),
+                          back=return_url(v.challenge))
 
 
 def after_verify_email(v: stepup.Verified):
     audit.record("email.verified", subject=v.subject, channel=v.challenge.channel)
-    return finish_in_page(gettext("Email address verified."), refresh="profileChanged",
+    # The two-factor section offers authenticator setup only with a verified email.
+    return finish_in_page(gettext("Email address verified."),
+                          refresh=("profileChanged", "twofactorChanged"),
                           back=return_url(v.challenge))
 
 

@@ -247,14 +247,16 @@ def refreshed_section(changed: str, back: str) -> str:
         return ""
 
 
-def with_section(response, changed: str, back: str):
-    """Add the refreshed section to an htmx answer: one response, no second request."""
+def with_section(response, changed: str | tuple[str, ...], back: str):
+    """Add the refreshed section(s) to an htmx answer: one response, no second request."""
     if is_htmx():
-        response.set_data(response.get_data(as_text=True) + refreshed_section(changed, back))
+        names = (changed,) if isinstance(changed, str) else changed
+        response.set_data(response.get_data(as_text=True)
+                          + "".join(refreshed_section(name, back) for name in names))
     return response
 
 
-def finish_in_page(message: str, *, refresh: str, back: str):
+def finish_in_page(message: str, *, refresh: str | tuple[str, ...], back: str):
     """Close the modal, show a toast and the refreshed section (out of band), all in one
     answer; or 303 back to the page with a flash without JavaScript."""
     if not is_htmx():
