@@ -14,6 +14,35 @@ from webapp.models import User
 
 pytestmark = pytest.mark.browser
 
+WIDTHS = {
+    "desktop": {"viewport": {"width": 1280, "height": 800}},
+    "phone": {"viewport": {"width": 360, "height": 740}, "is_mobile": True, "has_touch": True},
+}
+
+
+@pytest.fixture(params=list(WIDTHS))
+def page_at(request, browser, live_server):
+    """A JS-on page at desktop width, then at 360 px (a phone)."""
+    context = browser.new_context(base_url=live_server.url, **WIDTHS[request.param])
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    yield page
+    context.close()
+
+
+def check(page, where: str):
+    """axe in light and dark, and nothing wider than the screen (no sideways scroll)."""
+    assert_accessible(page, f"{where} at {page.viewport_size['width']} px")
+    width = page.viewport_size["width"]
+    scroll = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll <= width, f"{where} is {scroll} px wide at {width} px"
+    dialog = page.locator("#modal dialog[open]")
+    if dialog.count():
+        box = dialog.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width, f"{where}: modal off screen"
+
 
 def open_phone_modal(page, number="+1 202 555 0199"):
     page.fill("#phone", number)
@@ -21,55 +50,55 @@ def open_phone_modal(page, number="+1 202 555 0199"):
     page.locator("#modal dialog[open]").wait_for()
 
 
-def test_sign_in_pages(page_js):
-    page = page_js
+def test_sign_in_pages(page_at):
+    page = page_at
     page.goto("/login")
-    assert_accessible(page, "sign in")
+    check(page, "sign in")
     page.fill("#email", "member@example.com")
     page.fill("#password", "wrong password")
     page.click("button[type=submit]")
     page.locator("[aria-invalid=true]").first.wait_for()
-    assert_accessible(page, "sign in, wrong password")
+    check(page, "sign in, wrong password")
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(re.compile(r"/verify/"))
     assert page.locator("h1").count() == 1
-    assert_accessible(page, "sign-in verification: choose")
+    check(page, "sign-in verification: choose")
     page.click("[data-action=continue]")
     page.locator("#code").wait_for()
     assert page.locator("h1").count() == 1, "the step lost its page heading after the swap"
-    assert_accessible(page, "sign-in verification: code")
+    check(page, "sign-in verification: code")
 
 
-def test_profile_activity_and_error_pages(page_js):
-    page = page_js
+def test_profile_activity_and_error_pages(page_at):
+    page = page_at
     browser_signin(page)
-    assert_accessible(page, "My Profile")
+    check(page, "My Profile")
     page.fill("#phone", "not a number")
     page.click("[data-action=update-profile]")
     page.locator("#phone[aria-invalid=true]").wait_for()
-    assert_accessible(page, "My Profile with a field error")
+    check(page, "My Profile with a field error")
     page.goto("/settings/activity")
-    assert_accessible(page, "Activity")
+    check(page, "Activity")
     page.goto("/settings/no-such-page")
     assert page.locator("[data-status='404']").count() == 1
-    assert_accessible(page, "404 page")
+    check(page, "404 page")
     page.goto("/verify/not-a-challenge")
-    assert_accessible(page, "unknown verification")
+    check(page, "unknown verification")
 
 
-def test_every_modal_step(page_js):
-    page = page_js
+def test_every_modal_step(page_at):
+    page = page_at
     browser_signin(page)
     open_phone_modal(page)
-    assert_accessible(page, "modal: choose how to verify")
+    check(page, "modal: choose how to verify")
     page.click("[data-action=continue]")
     page.locator("#modal #code").wait_for()
-    assert_accessible(page, "modal: enter the code")
+    check(page, "modal: enter the code")
     page.fill("#code", "000000")
     page.click("[data-action=verify]")
     page.locator("#code[aria-invalid=true]").wait_for()
-    assert_accessible(page, "modal: wrong code")
+    check(page, "modal: wrong code")
     for _ in range(10):
         if page.locator("[data-step=closed]").count():
             break
@@ -77,7 +106,7 @@ def test_every_modal_step(page_js):
         page.click("[data-action=verify]")
         page.wait_for_function("() => !document.querySelector('#code[disabled], button[disabled]')")
     expect(page.locator("[data-step=closed]")).to_be_visible()
-    assert_accessible(page, "modal: too many wrong codes")
+    check(page, "modal: too many wrong codes")
     page.keyboard.press("Escape")
     page.locator("#modal dialog").wait_for(state="detached")
     # Attempts so far: 1 of 5 a day. Use up the rest, then the limit message.
@@ -87,13 +116,13 @@ def test_every_modal_step(page_js):
         page.locator("#modal dialog").wait_for(state="detached")
     open_phone_modal(page)
     expect(page.locator("#message-title")).to_have_text("Daily limit reached")
-    assert_accessible(page, "modal: daily limit reached")
+    check(page, "modal: daily limit reached")
 
 
-def test_success_and_no_channel(page_js):
+def test_success_and_no_channel(page_at):
     from conftest import last_code
 
-    page = page_js
+    page = page_at
     browser_signin(page)
     open_phone_modal(page)
     page.click("[data-action=continue]")
@@ -101,14 +130,14 @@ def test_success_and_no_channel(page_js):
     page.fill("#code", last_code("member@example.com"))
     page.click("[data-action=verify]")
     expect(page.locator("#toasts")).to_contain_text("Phone number updated")
-    assert_accessible(page, "after a verified change (toast, refreshed section)")
+    check(page, "after a verified change (toast, refreshed section)")
     page.context.clear_cookies()
     browser_signin(page, "newbie@example.com")
     with db.connection_context():
         User.update(email_verified_at=None).where(User.email == "newbie@example.com").execute()
     page.goto("/settings/profile")
     open_phone_modal(page)
-    assert_accessible(page, "modal: no way to verify")
+    check(page, "modal: no way to verify")
 
 
 def test_full_page_steps_without_javascript(page_nojs):
@@ -132,29 +161,6 @@ def test_full_page_steps_without_javascript(page_nojs):
         assert_accessible(other, "verify page without the modal")
     finally:
         scripted.close()
-
-
-def test_phone_width(browser, live_server):
-    """360 px wide: nothing scrolls sideways and the checks still pass."""
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 360, "height": 740},
-                                  is_mobile=True, has_touch=True)
-    try:
-        page = context.new_page()
-        page.errors = []
-        page.goto("/login")
-        browser_signin(page)
-        for path in ("/settings/profile", "/settings/activity", "/login"):
-            page.goto(path)
-            width = page.evaluate("document.documentElement.scrollWidth")
-            assert width <= 360, f"{path} is {width} px wide at 360 px"
-            assert_accessible(page, f"{path} at 360 px")
-        page.goto("/settings/profile")
-        open_phone_modal(page)
-        box = page.locator("#modal dialog").bounding_box()
-        assert box["x"] >= 0 and box["x"] + box["width"] <= 360
-        assert_accessible(page, "modal at 360 px")
-    finally:
-        context.close()
 
 
 def test_visible_focus_everywhere(page_js):
@@ -193,18 +199,18 @@ def test_reduced_motion(page_js):
         "t => getComputedStyle(t).animationName") != "none"
 
 
-def test_team_and_two_factor_pages(page_js):
+def test_team_and_two_factor_pages(page_at):
     import pyotp
 
-    page = page_js
+    page = page_at
     browser_signin(page, "owner@example.com")
     page.goto("/settings/team")
-    assert_accessible(page, "Team")
+    check(page, "Team")
     page.locator("#team-rows a:not([data-self])").first.click()  # own row: My Profile
     page.wait_for_url(re.compile(r"/settings/team/\d+"))
-    assert_accessible(page, "Team member")
+    check(page, "Team member")
     page.goto("/settings/profile/2fa/setup")
-    assert_accessible(page, "authenticator setup: verify first")
+    check(page, "authenticator setup: verify first")
     page.click("[data-action=setup-totp]")
     page.wait_for_url(re.compile(r"/verify/"))
     page.click("[data-action=continue]")
@@ -212,9 +218,45 @@ def test_team_and_two_factor_pages(page_js):
     page.fill("#code", last_code("owner@example.com"))
     page.click("[data-action=verify]")
     page.wait_for_selector("#modal dialog[open] svg#totp-qr")
-    assert_accessible(page, "authenticator setup")
+    check(page, "authenticator setup")
     secret = page.locator("#totp-secret").inner_text().replace(" ", "")
     page.fill("#totp-code", pyotp.TOTP(secret).now())
     page.click("[data-action=totp-next]")
     page.locator("#backup-codes li").first.wait_for()
-    assert_accessible(page, "backup codes")
+    check(page, "backup codes")
+    page.goto("/settings/profile")
+    check(page, "My Profile with the authenticator on")
+    for action in ("regenerate-backup-codes", "remove-totp"):
+        page.click(f"[data-action={action}]")
+        page.locator("#modal dialog[open] #verify-step").wait_for()
+        check(page, f"modal: {action}")
+        page.keyboard.press("Escape")
+        page.locator("#modal dialog").wait_for(state="detached")
+
+
+def test_admin_pages_and_login_as(page_at):
+    """An admin's view of a member: the member's verification, then "Login as"."""
+    page = page_at
+    browser_signin(page, "admin@example.com")
+    page.goto("/settings/team")
+    page.locator("#team-rows a", has_text="Mia Member").click()
+    page.wait_for_url(re.compile(r"/settings/team/\d+$"))
+    page.fill("#phone", "+1 202 555 0188")
+    page.click("[data-action=update-profile]")
+    page.locator("#modal dialog[open] #verify-step").wait_for()
+    check(page, "modal: an admin verifies a member's change")
+    page.keyboard.press("Escape")
+    page.locator("#modal dialog").wait_for(state="detached")
+    page.goto("/settings/activity")
+    check(page, "Activity, admin (team-wide)")
+    page.goto("/settings/team")
+    page.locator("#team-rows a", has_text="Mia Member").click()
+    page.wait_for_url(re.compile(r"/settings/team/\d+$"))
+    page.click("[data-action=login-as]")
+    page.wait_for_url(re.compile(r"/settings/profile$"))
+    expect(page.locator("[data-impersonation]")).to_be_visible()
+    check(page, "My Profile during Login as (banner, disabled controls)")
+    response = page.goto("/settings/team")
+    assert response.status == 403
+    check(page, "Team refused during Login as")
+    assert not page.errors
