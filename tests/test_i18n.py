@@ -52,7 +52,7 @@ def extracted(tmp_path_factory):
     "Incorrect email or password.",
     "We can't verify this change: the member's account has no verified email, verified phone "
     "or authenticator app. Verify the email address or set up an authenticator app first.",
-    "Too many attempts. Try again in %(minutes)s minute(s).",
+    "Too many attempts. Try again in %(num)d minute.",  # ngettext
 ])
 def test_extraction_finds_the_strings(extracted, msgid):
     assert msgid in extracted

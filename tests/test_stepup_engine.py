@@ -394,3 +394,18 @@ def test_parallel_comparisons_never_exceed_the_allowance(member, app):
     assert errors == []
     assert len(compared) == POLICY.user_failure_limit
     assert len(locked) == 20 - POLICY.user_failure_limit + 1
+
+
+def test_lock_and_send_limit_messages_count_in_words():
+    """"1 more minute", "15 more minutes": each language's own plural rule (ngettext)."""
+    from webapp.verify.engine import SEND_LIMITED, SendLimited
+
+    now = dt.datetime(2026, 1, 1, 12, 0)
+    one = stepup._locked(now + dt.timedelta(seconds=40), now)
+    many = stepup._locked(now + dt.timedelta(minutes=15), now)
+    assert "locked for 1 more minute." in one.text()
+    assert "locked for 15 more minutes." in many.text()
+    sent = SendLimited(SEND_LIMITED[0], {"num": 1}, plural=SEND_LIMITED[1])
+    assert "another in 1 minute." in sent.text()
+    sent = SendLimited(SEND_LIMITED[0], {"num": 7}, plural=SEND_LIMITED[1])
+    assert "another in 7 minutes." in sent.text()

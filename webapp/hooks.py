@@ -3,7 +3,7 @@
 import time
 
 from flask import render_template, request
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -120,8 +120,9 @@ def register(app):
         # reset_at is rounded up a second; do not let that turn 15 minutes into 16.
         minutes = max(1, ((wait or 60) - 1 + 59) // 60)
         return error_response(429, gettext("Too many attempts"),
-                              gettext("Too many attempts. Try again in %(minutes)s minute(s).",
-                                      minutes=minutes),
+                              ngettext("Too many attempts. Try again in %(num)d minute.",
+                                       "Too many attempts. Try again in %(num)d minutes.",
+                                       minutes),
                               retry_after=wait)
 
     @app.errorhandler(StorageError)

@@ -89,7 +89,7 @@ def test_parallel_wrong_passwords_check_at_most_the_account_limit(app):
     assert checked_passwords() == LIMIT
     # The account is locked for unknown browsers, even with the right password.
     r = password_step(app.test_client(), MEMBER)
-    assert r.status_code == 429 and "Try again in 15 minute(s)" in r.get_data(as_text=True)
+    assert r.status_code == 429 and "Try again in 15 minutes" in r.get_data(as_text=True)
     assert 840 <= int(r.headers["Retry-After"]) <= 900
 
 
@@ -114,7 +114,7 @@ def test_parallel_wrong_current_passwords_check_at_most_the_change_limit(app):
         "current_password": PASSWORD, "new_password": NEW_PASSWORD,
         "confirm_password": NEW_PASSWORD, "csrf_token": token})
     assert r.status_code == 429 and r.headers["Retry-After"]
-    assert "Try again in 15 minute(s)" in r.get_data(as_text=True)
+    assert "Try again in 15 minutes" in r.get_data(as_text=True)
 
 
 def test_a_right_password_gives_its_slot_back(app):

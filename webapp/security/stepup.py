@@ -320,21 +320,18 @@ def _send(c: Challenge, channel: str, to: str | None, *, now, policy, key,
 # locks the method. However many requests race, at most `user_failure_limit` comparisons
 # run per window, and none while the method is locked.
 
-LOCK_MESSAGE = N_("Too many wrong codes. Code entry for this method is locked for %(minutes)s "
-                  "more minute(s). Try another method, or wait and try again.")
+LOCK_MESSAGE = (N_("Too many wrong codes. Code entry for this method is locked for %(num)d "
+                   "more minute. Try another method, or wait and try again."),
+                N_("Too many wrong codes. Code entry for this method is locked for %(num)d "
+                   "more minutes. Try another method, or wait and try again."))
 
 
 def lock_minutes(until, now) -> int:
     return max(1, int((until - now).total_seconds() + 59) // 60)
 
 
-def lock_message(until, now, translate=english) -> str:
-    """The words for a locked method, in the caller's language."""
-    return translate(LOCK_MESSAGE, minutes=lock_minutes(until, now))
-
-
 def _locked(until, now, **info) -> StepUpError:
-    return Locked(LOCK_MESSAGE, {"minutes": lock_minutes(until, now)},
+    return Locked(LOCK_MESSAGE[0], {"num": lock_minutes(until, now)}, plural=LOCK_MESSAGE[1],
                   retry_after=max(1, int((until - now).total_seconds())), **info)
 
 

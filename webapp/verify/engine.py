@@ -132,8 +132,10 @@ class SendLimited(stepup.StepUpError):
     status, reason = 429, "send_limited"
 
 
-SEND_LIMITED = N_("Too many codes were sent. You can ask for another in %(minutes)s "
-                  "minute(s). Nothing was sent.")
+SEND_LIMITED = (N_("Too many codes were sent. You can ask for another in %(num)d minute. "
+                   "Nothing was sent."),
+                N_("Too many codes were sent. You can ask for another in %(num)d minutes. "
+                   "Nothing was sent."))
 
 
 def _take_send_slots(to: str, subject_id: int) -> None:
@@ -149,8 +151,8 @@ def _take_send_slots(to: str, subject_id: int) -> None:
                 (config["CODE_SENDS_PER_ACCOUNT"], "code-sends", f"account:{subject_id}"),
                 (config["CODE_SENDS_PER_IP"], "code-sends", "ip:" + (ip or "unknown")))
     except Throttled as exc:
-        raise SendLimited(SEND_LIMITED, {"minutes": max(1, (exc.retry_after + 59) // 60)},
-                          retry_after=exc.retry_after) from exc
+        raise SendLimited(SEND_LIMITED[0], {"num": max(1, (exc.retry_after + 59) // 60)},
+                          plural=SEND_LIMITED[1], retry_after=exc.retry_after) from exc
 
 
 def sms_region_allowed(phone: str) -> bool:
