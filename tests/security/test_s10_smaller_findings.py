@@ -269,6 +269,21 @@ def test_s10_5_csv_cells_starting_with_a_semicolon_are_text(owner, dbconn):
     assert row[6] == "';1.2.3.4" and row[7] == "';=HYPERLINK(\"http://evil.example\")"
 
 
+def test_csv_every_cell_is_quoted_so_a_semicolon_separator_cannot_split_it(owner, dbconn):
+    """A spreadsheet that splits on ";" (common outside English locales) keeps a hostile
+    user agent in its cell: every field is quoted."""
+    casey = User.by_email("casey@example.com")
+    AuditEvent.create(organization=Membership.get(Membership.user == casey.id).organization_id,
+                      subject=casey, actor=casey, event="login.failed", ip="192.0.2.1",
+                      user_agent='Mozilla/5.0; =cmd|" /C calc"!A0')
+    r = owner.get("/settings/activity/export.csv?event=login.failed")
+    lines = r.get_data(as_text=True).splitlines()
+    assert lines[0].startswith('"time_utc","event",')
+    hostile = next(line for line in lines if "calc" in line)
+    assert hostile.endswith('"Mozilla/5.0; =cmd|"" /C calc""!A0"')
+    assert hostile.startswith('"') and '","login.failed","' in hostile
+
+
 # --- S-10.6 a member's own log hides the IP and device of an admin who acted on them -------
 
 ADMIN_IP, ADMIN_AGENT = "203.0.113.9", "AdminBrowser/9.9"

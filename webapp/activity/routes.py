@@ -172,7 +172,7 @@ def export():
 
     def rows():
         buffer = io.StringIO()
-        writer = csv.writer(buffer)
+        writer = csv.writer(buffer, quoting=csv.QUOTE_ALL)
         writer.writerow(["time_utc", "event", "actor", "subject", "channel", "outcome", "ip",
                          "user_agent"])
         yield buffer.getvalue()
