@@ -44,7 +44,7 @@ NON_FORM_STATUS = {
     "twofactor.confirm": 409,  # no setup under way
     "twofactor.regenerate": 409,  # no authenticator app
     "twofactor.remove": 409,
-    "team.update": 303,  # an empty name and no phone: a phone removal to verify
+    "team.update": 422,  # name and phone missing from the request: refused, nothing started
     "team.access": 422,  # no role
     "team.reset_2fa": 409,  # nothing to reset
     "verify.choose": 400,  # no channel: exactly one value is required

@@ -6,7 +6,7 @@ import pytest
 from conftest import HTMX, post, user
 
 from webapp.extensions import db
-from webapp.models import AuditEvent, Membership, User
+from webapp.models import AuditEvent, Challenge, Membership, User
 
 
 def member_row(html, email):
@@ -199,3 +199,16 @@ def test_admin_saves_a_name_with_a_new_phone_and_is_told(admin_client, dbconn, h
     else:
         assert r.status_code == 303 and "/verify/" in r.headers["Location"]
         assert "Name saved." in admin_client.get(r.headers["Location"]).get_data(as_text=True)
+
+
+@pytest.mark.parametrize("body", [{}, {"name": "Mia"}, {"phone": ""}])
+def test_member_form_with_fields_missing_is_refused_not_emptied(admin_client, dbconn, body):
+    """A request without the name or phone field is not an empty form: it would blank the
+    name and start removing the phone. It is a form error; nothing changes or starts."""
+    mia = user("member@example.com")
+    r = post(admin_client, f"/settings/team/{mia.id}", body, token_from="/settings/team")
+    assert r.status_code == 422
+    assert "missing from the form" in r.get_data(as_text=True)
+    after = user("member@example.com")
+    assert (after.name, after.phone) == (mia.name, mia.phone)
+    assert Challenge.select().where(Challenge.subject == mia.id).count() == 0

@@ -6,7 +6,7 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
-from wtforms.validators import InputRequired, Length, ValidationError
+from wtforms.validators import InputRequired, Length, StopValidation, ValidationError
 
 from ..security import channels as ch
 
@@ -61,12 +61,20 @@ class PersonalFields:
     phone = StringField(_l("Phone"), validators=[Length(max=32, message=_l("That's too long."))])
 
     def validate_name(self, field):
+        # A field missing from the request (a JSON body, a hand-made POST) is not an empty
+        # one: it would blank the name and start removing the phone.
+        if not field.raw_data:
+            raise StopValidation(gettext("This field was missing from the form. Reload the "
+                                         "page and try again."))
         try:
             check_name(field.data)
         except ValueError as exc:
             raise ValidationError(str(exc)) from exc
 
     def validate_phone(self, field):
+        if not field.raw_data:
+            raise StopValidation(gettext("This field was missing from the form. Reload the "
+                                         "page and try again."))
         try:
             field.normalised = normalise_phone(field.data)
         except ValueError as exc:
