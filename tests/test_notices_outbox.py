@@ -224,6 +224,21 @@ def test_a_held_notice_is_not_sent_by_another_sender_until_its_hold_runs_out(app
     assert [m.subject for m in outbox("email", EMAIL)].count("s") == 2  # both sends happened
 
 
+def test_sent_notices_are_deleted_after_the_keep_days_failed_ones_stay(app, clock):
+    with app.test_request_context(), db.connection_context():
+        sent = notices.enqueue("email", EMAIL, "sent one", "b", now=utcnow())
+        failed = notices.enqueue("email", EMAIL, "failed one", "b", now=utcnow())
+        Delivery.update(status="failed").where(Delivery.id == failed.id).execute()
+    deliver(app)
+    assert [r.status for r in rows(id=sent.id)] == ["sent"]
+    clock.advance(DEFAULTS["DELIVERY_KEEP_DAYS"] * 86400 - 1)
+    deliver(app)
+    assert rows(id=sent.id)  # not yet
+    clock.advance(2)
+    deliver(app)
+    assert rows(id=sent.id) == [] and [r.status for r in rows(id=failed.id)] == ["failed"]
+
+
 def test_parallel_passes_on_sqlite_send_each_notice_once(app):
     """Four threads run `deliver` passes over 40 due notices: each is sent exactly once."""
     app.config["DELIVERY_BATCH"] = 3

@@ -33,6 +33,7 @@ DEFAULTS = {
     "DELIVERY_CLAIM_SECONDS": 120,
     "DELIVERY_BATCH": 50,  # rows one worker claims at a time
     "DELIVERY_POLL_SECONDS": 15,  # `deliver --loop`: pause when nothing is due
+    "DELIVERY_KEEP_DAYS": 30,  # sent notices are deleted after this (failed ones are kept)
     # The outbox backends keep codes in plain text in the database: production refuses
     # them unless this is set on purpose (a staging copy with no real users).
     "ALLOW_OUTBOX_IN_PRODUCTION": False,

@@ -137,8 +137,17 @@ def deliver_ids(config, ids: list[int]) -> None:
             send_claimed(config, row)
 
 
+def forget_sent(config, now: dt.datetime) -> int:
+    """Delete notices sent more than DELIVERY_KEEP_DAYS ago: the text names people and IPs."""
+    before = now - dt.timedelta(days=int(config["DELIVERY_KEEP_DAYS"]))
+    return (Delivery.delete()
+            .where((Delivery.status == SENT) & (Delivery.sent_at < before))
+            .execute())
+
+
 def run_pass(config, *, should_stop=lambda: False) -> dict:
     """Send every notice that is due, batch by batch: {"sent": n, "retry": n}."""
+    forget_sent(config, utcnow())
     counts = {"sent": 0, "retry": 0}
     batch = int(config["DELIVERY_BATCH"])
     while not should_stop():
