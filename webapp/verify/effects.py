@@ -1,7 +1,8 @@
 """Effects of the verifications about sign-in and contact details, and what follows them.
 
-An applier runs inside the transaction that consumes the challenge and re-checks that the
-change is still allowed; an after-hook runs once it committed (notices, the response).
+An applier runs inside the transaction that consumes the challenge, re-checks that the
+change is still allowed and writes its notice (the delivery table commits it with the
+change); an after-hook runs once it committed (the response).
 """
 
 from flask import redirect, session, url_for
