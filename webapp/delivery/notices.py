@@ -148,7 +148,7 @@ def forget_sent(config, now: dt.datetime) -> int:
 def run_pass(config, *, should_stop=lambda: False) -> dict:
     """Send every notice that is due, batch by batch: {"sent": n, "retry": n}."""
     forget_sent(config, utcnow())
-    counts = {"sent": 0, "retry": 0}
+    done = {"sent": 0, "retry": 0}
     batch = int(config["DELIVERY_BATCH"])
     while not should_stop():
         rows = claim_batch(config, utcnow(), batch)
@@ -160,8 +160,8 @@ def run_pass(config, *, should_stop=lambda: False) -> dict:
                  .where((Delivery.id == row.id) & (Delivery.claimed_until == row.claimed_until))
                  .execute())
                 continue
-            counts["sent" if send_claimed(config, row) else "retry"] += 1
-    return counts
+            done["sent" if send_claimed(config, row) else "retry"] += 1
+    return done
 
 
 def counts() -> dict:
@@ -187,8 +187,12 @@ def run_loop(config, echo=print) -> None:
     poll = float(config["DELIVERY_POLL_SECONDS"])
     echo(f"Delivering security notices (every {poll:g} s when idle); Ctrl-C stops.")
     while not stop.is_set():
-        with db.connection_context():
-            done = run_pass(config, should_stop=stop.is_set)
+        try:
+            with db.connection_context():
+                done = run_pass(config, should_stop=stop.is_set)
+        except Exception:  # the database or a transport misbehaved: keep the worker alive
+            log.exception("delivery pass failed; trying again after the pause")
+            done = {"sent": 0, "retry": 0}
         if done["sent"] or done["retry"]:
             echo(f"sent {done['sent']}, to retry {done['retry']}")
         else:
