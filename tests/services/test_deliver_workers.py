@@ -24,17 +24,31 @@ ROWS = 100
 
 @pytest.fixture
 def slow_sink():
-    """A real SMTP server on loopback that takes 20 ms per message and counts by subject."""
+    """A real SMTP server on loopback that counts by subject. The first message waits until a
+    second one is in flight (or 30 s), so two workers are surely sending at the same time;
+    then 20 ms per message keeps them overlapping."""
     from aiosmtpd.controller import Controller
 
     class Handler:
         def __init__(self):
             self.subjects = []
+            self.in_flight = 0
+            self.overlap = None
 
         async def handle_DATA(self, server, session, envelope):
             from email import message_from_bytes, policy
 
-            await asyncio.sleep(0.02)  # workers overlap while they send
+            if self.overlap is None:
+                self.overlap = asyncio.Event()
+            self.in_flight += 1
+            if self.in_flight >= 2:
+                self.overlap.set()
+            try:
+                await asyncio.wait_for(self.overlap.wait(), 30)
+            except TimeoutError:
+                pass  # one worker only: the assertions below say so
+            await asyncio.sleep(0.02)
+            self.in_flight -= 1
             msg = message_from_bytes(envelope.content, policy=policy.default)
             self.subjects.append(msg["Subject"])
             return "250 OK"
@@ -54,7 +68,7 @@ def worker_env(app, sink, **extra) -> dict:
         "SECRET_KEY": app.config["SECRET_KEY"],
         "MAIL_BACKEND": "smtp", "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(sink.port),
         "SMS_BACKEND": "outbox", "RATELIMIT_STORAGE_URI": "memory://",
-        "DELIVERY_BATCH": "5",
+        "DELIVERY_BATCH": "5", "MAIL_TIMEOUT": "60",
     })
     env.update(extra)
     return env
@@ -103,6 +117,8 @@ def re_sent(output: str) -> str:
 
 
 def test_a_worker_loop_sends_new_notices_and_stops_cleanly_on_sigterm(app, slow_sink):
+    slow_sink.overlap = asyncio.Event()
+    slow_sink.overlap.set()  # one worker here: nothing to wait for
     env = worker_env(app, slow_sink, DELIVERY_POLL_SECONDS="1")
     proc = subprocess.Popen(flask("deliver", "--loop"), cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
