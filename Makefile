@@ -12,7 +12,7 @@ TEST_PG_URL    ?= postgresql://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/13
 SERVICES = TEST_DATABASE_URL=$(TEST_PG_URL) TEST_RATELIMIT_STORAGE_URI=$(TEST_REDIS_URL)
 
-.PHONY: run test test-services serve bench bench-team profile lint install chromium clean screenshots messages
+.PHONY: run test test-services serve worker bench bench-team profile lint install chromium clean screenshots messages
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ serve: $(STAMP)
 	$(FLASK) init-db
 	$(FLASK) describe
 	$(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
+
+# The notice worker (README "Deploying"): retries security notices whose first send failed.
+# Run one or more next to `make serve`; `make run` needs none (notices go out in the request).
+worker: $(STAMP)
+	$(FLASK) deliver --loop
 
 # Load figures as ratios to a bare Flask app under the same gunicorn settings (README table).
 bench: $(STAMP)

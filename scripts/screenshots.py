@@ -1,5 +1,5 @@
-"""Screenshots for the README: My Profile, the verify modal, the authenticator setup and the
-backup codes, on a desktop and at 360 px phone width.
+"""Screenshots for the README: My Profile, the verify modal, the code email, the authenticator
+setup and the backup codes, on a desktop and at 360 px phone width.
 
 Runs the app on a throwaway SQLite database with the demo team, drives Debian's chromium
 through Playwright and writes docs/screenshots/*.png.  Usage: `make screenshots`.
@@ -57,6 +57,25 @@ def last_email_code(app, to: str) -> str:
     return re.search(r"\b(\d{6})\b", msg.body).group(1)
 
 
+def last_email_html(app, to: str) -> str:
+    with app.app_context(), db.connection_context():
+        msg = (OutboxMessage.select()
+               .where((OutboxMessage.to == to) & (OutboxMessage.kind == "email"))
+               .order_by(OutboxMessage.id.desc()).first())
+    return msg.html
+
+
+def shoot_email(browser, app, email: str, size: str, scheme: str = "light"):
+    """The HTML part of the last email (the code), as a mail client would show it."""
+    context = browser.new_context(viewport=SIZES[size], color_scheme=scheme,
+                                  is_mobile=size == "phone", java_script_enabled=False)
+    page = context.new_page()
+    page.set_content(last_email_html(app, email))
+    suffix = "" if scheme == "light" else f"-{scheme}"
+    shoot(page, "email-code" + suffix, size, full=True)
+    context.close()
+
+
 def sign_in(page, app, email: str):
     page.goto("/login")
     page.fill("#email", email)
@@ -93,6 +112,9 @@ def run(browser, app, server, size: str, email: str):
     page.click("[data-action=continue]")
     page.wait_for_selector("#modal #code")
     shoot(page, "verify-code", size)
+    shoot_email(page.context.browser, app, email, size)
+    if size == "phone":
+        shoot_email(page.context.browser, app, email, size, scheme="dark")
     page.keyboard.press("Escape")
     page.wait_for_selector("#modal dialog", state="detached")
 

@@ -267,8 +267,11 @@ def smtp_server():
             from email import message_from_bytes, policy
 
             msg = message_from_bytes(envelope.content, policy=policy.default)
+            html = msg.get_body(("html",))
             self.messages.append({"to": envelope.rcpt_tos, "subject": msg["Subject"],
-                                  "body": msg.get_content()})
+                                  "body": msg.get_body(("plain",)).get_content(),
+                                  "html": html.get_content() if html else None,
+                                  "type": msg.get_content_type()})
             return "250 OK"
 
     handler = Handler()

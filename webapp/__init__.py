@@ -62,6 +62,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     # Every step-up purpose, declared in one table (webapp/verify/purposes.py).
     purposes.init_app(app)
     hooks.register(app)
+    from .delivery import notices
+
+    notices.init_app(app)  # security notices sent after commit; `flask deliver`
     register_cli(app)
 
     health.register(app)

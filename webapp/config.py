@@ -26,6 +26,14 @@ DEFAULTS = {
     "SMS_BACKEND": "outbox",
     "SMS_WEBHOOK_URL": "",
     "SMS_TIMEOUT": 10,
+    # Security notices (not codes) wait in the `delivery` table until sent: a failed send is
+    # retried after each of these delays in turn (seconds: 1 min, 5 min, 30 min, 2 h, 12 h),
+    # then marked failed. A sender holds a row this long at most while it sends.
+    "DELIVERY_RETRY_SCHEDULE": "60,300,1800,7200,43200",
+    "DELIVERY_CLAIM_SECONDS": 120,
+    "DELIVERY_BATCH": 50,  # rows one worker claims at a time
+    "DELIVERY_POLL_SECONDS": 15,  # `deliver --loop`: pause when nothing is due
+    "DELIVERY_KEEP_DAYS": 30,  # sent notices are deleted after this (failed ones are kept)
     # The outbox backends keep codes in plain text in the database: production refuses
     # them unless this is set on purpose (a staging copy with no real users).
     "ALLOW_OUTBOX_IN_PRODUCTION": False,

@@ -348,7 +348,33 @@ class OutboxMessage(BaseModel):
     to = CharField(max_length=254)
     subject = CharField(max_length=255, default="")
     body = TextField()
+    html = TextField(null=True)  # the HTML part of an email, if it had one
     created_at = DateTimeField(default=utcnow)
+
+
+class Delivery(BaseModel):
+    """A security notice waiting to be sent, written in the transaction of the change it reports.
+
+    Never a code: codes are sent at once, while the person waits. `status` is pending until
+    the transport takes the message (sent) or the retry schedule is spent (failed); a sender
+    holds a row by setting `claimed_until` in one conditional UPDATE.
+    """
+
+    kind = CharField(max_length=8)  # email | sms
+    to = CharField(max_length=254)
+    subject = CharField(max_length=255, default="")
+    body = TextField()
+    html = TextField(null=True)
+    status = CharField(max_length=8, default="pending")  # pending | sent | failed
+    attempts = IntegerField(default=0)
+    next_attempt_at = DateTimeField(default=utcnow)
+    claimed_until = DateTimeField(null=True)
+    last_error = CharField(max_length=255, null=True)
+    created_at = DateTimeField(default=utcnow)
+    sent_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("status", "next_attempt_at"), False),)
 
 
 MODELS = [
@@ -362,4 +388,5 @@ MODELS = [
     PendingTotp,
     AuditEvent,
     OutboxMessage,
+    Delivery,
 ]

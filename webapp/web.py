@@ -8,7 +8,7 @@ from flask_babel import gettext
 from flask_login import current_user
 
 from . import audit
-from .delivery import DeliveryError, send_email, send_sms
+from .delivery import notices
 from .models import Membership, utcnow
 from .security import N_
 
@@ -87,30 +87,43 @@ def client_info() -> tuple[str, str]:
 
 
 def notify_phone(user, text: str) -> bool:
-    """A short security notice by SMS to the verified phone; failure is logged, never raised."""
+    """A short security notice by SMS to the verified phone, kept until sent (see notify)."""
     if not user.phone_verified:
         return False
-    try:
-        send_sms(current_app.config, user.phone, text)
-    except DeliveryError:
-        current_app.logger.warning("security notice by SMS not delivered")
-        return False
+    _keep_notice("sms", user.phone, "", text)
     return True
 
 
 def notify(user, subject: str, template: str, to: str | None = None, **context) -> bool:
-    """Send a security notice by email; failure is logged, never raised into the flow."""
+    """A security notice by email: a text and an HTML part from the same template data.
+
+    The notice is written to the `delivery` table in the caller's transaction (call it inside
+    the transaction of the change it reports) and sent once the request's transactions are
+    done; a failed send is retried by `flask deliver`, never raised into the flow.
+    """
     address = to or (user.email if user.email_verified else None)
     if not address:
         return False
     ip, agent = client_info()
-    body = render_template(template, user=user, when=utcnow(), ip=ip, agent=agent, **context)
-    try:
-        send_email(current_app.config, address, subject, body)
-    except DeliveryError:
-        current_app.logger.warning("security notice %r not delivered", subject)
-        return False
+    data = dict(user=user, when=utcnow(), ip=ip, agent=agent, **context)
+    data.setdefault("secure_url", None)  # "Not you? Secure your account", when given
+    body = render_template(template, **data)
+    if data["secure_url"] and data["secure_url"] not in body:
+        body += "\n" + gettext("Not you? Secure your account: %(url)s",
+                               url=data["secure_url"]) + "\n"
+    html = render_template(html_template(template), **data)
+    _keep_notice("email", address, subject, body, html)
     return True
+
+
+def html_template(template: str) -> str:
+    """The HTML sibling of an email's text template: email/x.txt -> email/x.html."""
+    return template.removesuffix(".txt") + ".html"
+
+
+def _keep_notice(kind: str, to: str, subject: str, body: str, html: str | None = None) -> None:
+    row = notices.enqueue(kind, to, subject, body, html, now=utcnow())
+    notices.pending_after_request().append(row.id)
 
 
 def real_user():

@@ -14,10 +14,11 @@ class DeliveryError(RuntimeError):
     """A message could not be handed to its transport."""
 
 
-def send_email(config, to: str, subject: str, body: str) -> None:
+def send_email(config, to: str, subject: str, body: str, html: str | None = None) -> None:
+    """One email: the text part, and with `html` an HTML alternative (multipart/alternative)."""
     backend = config["MAIL_BACKEND"]
     if backend == "outbox":
-        OutboxMessage.create(kind="email", to=to, subject=subject, body=body)
+        OutboxMessage.create(kind="email", to=to, subject=subject, body=body, html=html)
         return
     if backend != "smtp":
         raise DeliveryError(f"Unknown MAIL_BACKEND {backend!r}")
@@ -27,6 +28,8 @@ def send_email(config, to: str, subject: str, body: str) -> None:
     msg["Subject"] = subject
     msg["Message-ID"] = make_msgid(domain="aesthetix.example")
     msg.set_content(body)
+    if html:
+        msg.add_alternative(html, subtype="html")
     try:
         with smtplib.SMTP(config["MAIL_SERVER"], int(config["MAIL_PORT"]),
                           timeout=config["MAIL_TIMEOUT"]) as smtp:

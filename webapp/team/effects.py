@@ -27,13 +27,13 @@ def apply_reset_member_2fa(c, subject, now) -> dict:
     signed_out = UserSession.revoke_all(member.id, now)
     audit.record("totp.disabled", subject=member, actor=subject, channel=c.channel,
                  reset_by_admin=True, backup_codes_removed=removed, sessions_revoked=signed_out)
+    notify(member, gettext("Two-factor authentication was reset on your account"),
+           "team/email/two_factor_reset.txt", actor=c.actor)  # commits with the reset
     return {"member_id": member_id}
 
 
 def after_reset_member_2fa(v: stepup.Verified):
     member = User.get_by_id(v.result["member_id"])
-    notify(member, gettext("Two-factor authentication was reset on your account"),
-           "team/email/two_factor_reset.txt", actor=v.challenge.actor)
     return finish_in_page(gettext("Two-factor authentication reset for %(name)s: their "
                                   "authenticator app and backup codes no longer work, and "
                                   "they were signed out everywhere.",

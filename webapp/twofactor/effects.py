@@ -84,6 +84,8 @@ def apply_regenerate(c, subject: User, now) -> dict:
     codes = backup_codes.replace_all(subject, backup_key(), now)
     stepup.close_others(subject.id, now, keep=c.id)
     audit.record("backup_codes.regenerated", subject=subject, actor=c.actor_id, channel=c.channel)
+    notify(subject, gettext("New backup codes for your Aesthetix CRM account"),
+           "email/backup_codes_regenerated.txt")  # commits with the change
     return {"codes": codes}
 
 
@@ -106,6 +108,11 @@ def apply_disable(c, subject: User, now) -> dict:
     if subject.totp_enabled_at is None or not remove_factor(subject, now)[0]:
         raise stepup.Conflict(N_("The authenticator app is already off."))
     audit.record("totp.disabled", subject=subject, actor=c.actor_id, channel=c.channel)
+    # Both notices commit with the change (the delivery table).
+    notify(subject, gettext("Authenticator app removed from your Aesthetix CRM account"),
+           "email/totp_disabled.txt")
+    notify_phone(subject, gettext("Aesthetix CRM: an authenticator app was removed from your "
+                                  "account. Not you? Change your password now."))
     return {}
 
 
@@ -118,18 +125,12 @@ def apply_enable(c, subject: User, now) -> dict:
 
 def after_regenerate(v: stepup.Verified):
     sign_out_other_sessions(v.subject)
-    notify(v.subject, gettext("New backup codes for your Aesthetix CRM account"),
-           "email/backup_codes_regenerated.txt")
     return show_codes(v.result["codes"], title=gettext("Your new backup codes"),
                       intro=gettext("Your old backup codes no longer work."))
 
 
 def after_disable(v: stepup.Verified):
     sign_out_other_sessions(v.subject)
-    notify(v.subject, gettext("Authenticator app removed from your Aesthetix CRM account"),
-           "email/totp_disabled.txt")
-    notify_phone(v.subject, gettext("Aesthetix CRM: an authenticator app was removed from your "
-                                    "account. Not you? Change your password now."))
     return finish_in_page(gettext("Authenticator app removed. Your backup codes no longer work."),
                           refresh="twofactorChanged", back=url_for("profile.show"))
 

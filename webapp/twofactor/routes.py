@@ -200,17 +200,18 @@ def confirm():
             codes = backup_codes.replace_all(user, backup_key(), now)
             stepup.close_others(user.id, now)
             audit.record("totp.enabled", subject=user, channel="totp")
+            # A new way to sign in is told to every channel the account trusts; the notices
+            # commit with the change (the delivery table).
+            notify(user, gettext("Authenticator app added to your Aesthetix CRM account"),
+                   "email/totp_enabled.txt")
+            notify_phone(user, gettext("Aesthetix CRM: an authenticator app was added to your "
+                                       "account. Not you? Change your password now."))
     except _Raced:
         return to_modal(message_modal(N_("Authenticator app already on"),
                                       gettext("This setup was already finished."), 409,
                                       back=url_for("profile.show")))
     user.totp_secret, user.totp_enabled_at, user.totp_last_step = pending.secret, now, step
     sign_out_other_sessions(user)  # a new factor: other browsers sign in again with it
-    # A new way to sign in is told to every channel the account trusts.
-    notify(user, gettext("Authenticator app added to your Aesthetix CRM account"),
-           "email/totp_enabled.txt")
-    notify_phone(user, gettext("Aesthetix CRM: an authenticator app was added to your account. "
-                               "Not you? Change your password now."))
     return show_codes(codes, title=gettext("Save your backup codes"),
                       intro=gettext("Authenticator app is on. Next time you sign in, choose "
                                     "“Use Authenticator App”."))

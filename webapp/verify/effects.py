@@ -1,7 +1,8 @@
 """Effects of the verifications about sign-in and contact details, and what follows them.
 
-An applier runs inside the transaction that consumes the challenge and re-checks that the
-change is still allowed; an after-hook runs once it committed (notices, the response).
+An applier runs inside the transaction that consumes the challenge, re-checks that the
+change is still allowed and writes its notice (the delivery table commits it with the
+change); an after-hook runs once it committed (the response).
 """
 
 from flask import redirect, session, url_for
@@ -77,6 +78,9 @@ def apply_change_phone(c: Challenge, subject: User, now) -> dict:
     stepup.close_others(subject.id, now, keep=c.id)
     audit.record("phone.changed", subject=subject, actor=c.actor_id, channel=c.channel,
                  old=ch.mask_phone(old), new=ch.mask_phone(new))
+    # The notice commits with the change (the delivery table), so it can't be lost.
+    notify(subject, gettext("Your phone number was changed"), "email/phone_changed.txt",
+           actor=c.actor, for_member=c.actor_id != subject.id, new=ch.mask_phone(new))
     subject.phone, subject.phone_verified_at = new, None
     return {"old": old, "new": new}
 
@@ -100,6 +104,11 @@ def apply_change_email(c: Challenge, subject: User, now) -> dict:
     stepup.close_others(subject.id, now, keep=c.id)
     audit.record("email.changed", subject=subject, actor=c.actor_id, channel=c.channel,
                  old=ch.mask_email(old), new=ch.mask_email(new))
+    # To the old address, in the change's transaction: the new one is not proven, and the
+    # old owner must hear of it.
+    notify(subject, gettext("Your email address was changed"), "email/email_changed.txt",
+           to=old, actor=c.actor, for_member=c.actor_id != subject.id,
+           old=ch.mask_email(old), new=ch.mask_email(new))
     subject.email, subject.email_verified_at = new, None
     return {"old": old, "new": new}
 
@@ -130,9 +139,6 @@ def after_login(v: stepup.Verified):
 
 
 def after_change_phone(v: stepup.Verified):
-    notify(v.subject, gettext("Your phone number was changed"), "email/phone_changed.txt",
-           actor=v.challenge.actor, for_member=v.challenge.actor_id != v.subject.id,
-           new=ch.mask_phone(v.result["new"]))
     phone = ch.display_phone(v.result["new"])
     if v.challenge.actor_id != v.subject.id:  # said to the admin, about the member
         message = gettext("Phone number updated: %(name)s's phone is now %(phone)s. %(name)s "
@@ -145,11 +151,6 @@ def after_change_phone(v: stepup.Verified):
 
 
 def after_change_email(v: stepup.Verified):
-    # To the old address: the new one is not proven, and the old owner must hear of it.
-    notify(v.subject, gettext("Your email address was changed"), "email/email_changed.txt",
-           to=v.result["old"], actor=v.challenge.actor,
-           for_member=v.challenge.actor_id != v.subject.id,
-           old=ch.mask_email(v.result["old"]), new=ch.mask_email(v.result["new"]))
     email = ch.mask_email(v.result["new"])
     if v.challenge.actor_id != v.subject.id:  # said to the admin, about the member
         message = gettext("Email address updated: %(name)s's email is now %(email)s. %(name)s "

@@ -197,9 +197,12 @@ def deliver(channel: str, to: str, code: str, c: Challenge) -> None:
     what = gettext(text)
     change = _change_text(c)
     if channel == "email":
-        body = render_template("email/code.txt", code=code, minutes=minutes, purpose=what,
-                               actor=c.actor, subject=c.subject, change=change)
-        send_email(config, to, gettext("Your Aesthetix CRM code: %(code)s", code=code), body)
+        data = dict(code=code, minutes=minutes, purpose=what, actor=c.actor, subject=c.subject,
+                    change=change)
+        # Sent now, never kept in the delivery table: the person is waiting for it.
+        send_email(config, to, gettext("Your Aesthetix CRM code: %(code)s", code=code),
+                   render_template("email/code.txt", **data),
+                   render_template("email/code.html", **data))
     else:
         message = gettext("Aesthetix CRM code %(code)s to %(purpose)s. Expires in %(minutes)s "
                           "min. Never share it with anyone who calls you.",
