@@ -29,6 +29,7 @@ DEFAULTS = {
     "SMS_TIMEOUT": 10,
     # SMS_BACKEND=twilio: the account, and a sender number or a Messaging Service.
     "TWILIO_ACCOUNT_SID": "",
+    "TWILIO_AUTH_TOKEN": "",  # nosec B105 - empty: the token comes from the environment
     "TWILIO_FROM": "",
     "TWILIO_MESSAGING_SERVICE_SID": "",
     # Another origin for Twilio's API (a test double on loopback); empty: api.twilio.com.
@@ -90,7 +91,6 @@ DEFAULTS["MAIL_PASSWORD"] = ""  # nosec B105
 # Wrong current passwords on "Change password", per user (a rate; bandit reads "PASSWORD").
 DEFAULTS["PASSWORD_CHANGE_FAILURES"] = "10 per 15 minutes"  # noqa: S105  # nosec B105
 DEFAULTS["SECRET_KEY"] = None
-DEFAULTS["TWILIO_AUTH_TOKEN"] = ""  # nosec B105
 
 _BOOL = {"1", "true", "yes", "on"}
 

@@ -72,7 +72,8 @@ def test_a_code_goes_through_twilio_and_signs_in(twilio_app, twilio_api):
 
 
 def test_a_messaging_service_replaces_the_sender_number(app_factory, twilio_api):
-    app = app_factory(**twilio_api.settings(TWILIO_FROM="", TWILIO_MESSAGING_SERVICE_SID=SERVICE_SID))
+    app = app_factory(**twilio_api.settings(TWILIO_FROM="",
+                                            TWILIO_MESSAGING_SERVICE_SID=SERVICE_SID))
     with app.app_context():
         send_sms(app.config, PHONE, "hello")
     [sent] = twilio_api.messages
