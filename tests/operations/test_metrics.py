@@ -229,3 +229,14 @@ def test_a_mistyped_allowed_list_does_not_start(tmp_path):
     with pytest.raises(settings.ConfigError, match="METRICS_ALLOWED_IPS"):
         settings.finish({**settings.DEFAULTS, "SECRET_KEY": "k" * 48,
                          "METRICS_ALLOWED_IPS": "127.0.0.1,10.0.0.300"}, tmp_path)
+
+
+def test_an_unknown_method_is_one_label_not_many(client):
+    for verb in ("PROPFIND", "BREW", "X-ANYTHING"):
+        client.open("/healthz", method=verb)
+    text = client.get("/metrics").get_data(as_text=True)
+    # A method no route has is a 405 before routing: no endpoint either.
+    assert 'aesthetix_request_duration_seconds_count{endpoint="unmatched",method="other"} 3.0' \
+        in text
+    for verb in ("PROPFIND", "BREW", "X-ANYTHING"):
+        assert verb not in text
