@@ -1,11 +1,14 @@
 """gunicorn settings for `make serve` and production: `gunicorn -c gunicorn.conf.py wsgi:app`.
 
 Everything comes from the environment so one file serves every deployment:
-WEB_CONCURRENCY (worker processes), HOST/PORT or BIND, GUNICORN_THREADS, GUNICORN_TIMEOUT.
+WEB_CONCURRENCY (worker processes), HOST/PORT or BIND, GUNICORN_THREADS, GUNICORN_TIMEOUT,
+PROMETHEUS_MULTIPROC_DIR (where workers keep their counters for /metrics).
 """
 
 import multiprocessing
 import os
+import tempfile
+from pathlib import Path
 
 _host, _port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "8000")
 bind = os.environ.get("BIND") or f"{_host}:{_port}"
@@ -34,10 +37,34 @@ access_log_format = (
 )
 
 
+# /metrics adds up every worker's counters through files in PROMETHEUS_MULTIPROC_DIR
+# (prometheus-client's multi-process mode). Without one, a fresh private directory is made here,
+# before any worker imports the app, so each scrape sees all workers, not the one answering.
+if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="aesthetix-metrics-")
+
+
 def on_starting(server):
-    """Warn when rate limits would be counted per process."""
+    """Warn when rate limits would be counted per process; start the metrics from zero."""
     from webapp.health import memory_storage_warning
 
     message = memory_storage_warning(os.environ.get("RATELIMIT_STORAGE_URI"), server.cfg.workers)
     if message:
         server.log.warning(message)
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if metrics_dir:
+        # Files of an earlier run would be added to this one's counts.
+        path = Path(metrics_dir)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for old in path.glob("*.db"):
+            old.unlink()
+        server.log.info("metrics: every worker's counters in %s", metrics_dir)
+
+
+def child_exit(server, worker):
+    """A worker that ended leaves its counters in place (they still add up) and its live
+    gauges, if any, are dropped."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -3,6 +3,7 @@
     make profile                                        # SQLite in a temporary directory
     make profile PROFILE_ARGS=--postgres                # PostgreSQL + Redis (BENCH_PG_URL...)
     make profile PROFILE_ARGS="--pstats --only page"    # cProfile: by package, top functions
+    make profile PROFILE_ARGS="--metrics --only page fragment"  # with vs without /metrics hooks
     PROFILE_REQUESTS=200 PROFILE_ROUNDS=7 make profile  # steadier figures, slower
 
 The app is called in process through its WSGI callable (no network, no test client in the
@@ -439,6 +440,10 @@ def run(database_url: str, limiter_url: str, key_prefix: str, args) -> None:
                 print_pstats(endpoint, args.top)
         return
 
+    if args.metrics:
+        compare_metrics(app, plan, wanted)
+        return
+
     # Clean pass, nothing patched: the CPU figures.
     clean, sizes = {}, {}
     for key, before, endpoint in plan:
@@ -463,6 +468,42 @@ def run(database_url: str, limiter_url: str, key_prefix: str, args) -> None:
         print_breakdown(endpoint.label, clean[key], wall, calls, own, cost)
 
 
+def compare_metrics(app, plan, wanted) -> None:
+    """CPU per request with the metrics hooks (webapp/metrics.py) and without them, rounds
+    alternating so both see the same machine; the fastest round of each is kept.
+    PROMETHEUS_MULTIPROC_DIR in the environment measures gunicorn's multi-process mode."""
+    before_funcs, after_funcs = app.before_request_funcs[None], app.after_request_funcs[None]
+    timer = next(f for f in before_funcs if f.__module__ == "webapp.metrics")
+    observe = next(f for f in after_funcs if f.__module__ == "webapp.metrics")
+
+    def metrics_on(on: bool):
+        if on and timer not in before_funcs:
+            before_funcs.insert(0, timer)
+            after_funcs.append(observe)
+        elif not on and timer in before_funcs:
+            before_funcs.remove(timer)
+            after_funcs.remove(observe)
+
+    mode = ("multi-process (" + os.environ["PROMETHEUS_MULTIPROC_DIR"] + ")"
+            if os.environ.get("PROMETHEUS_MULTIPROC_DIR") else "single process")
+    print(f"metrics hooks on vs off, {mode}")
+    print(f"{'endpoint':45} {'on ms':>8} {'off ms':>8} {'on / off':>9}")
+    for key, before, endpoint in plan:
+        if before:
+            before()
+        if key == "hello" or not wanted(key):
+            continue
+        endpoint.check()
+        best = {True: float("inf"), False: float("inf")}
+        for _ in range(3):
+            for on in (True, False):
+                metrics_on(on)
+                best[on] = min(best[on], fastest_round(endpoint, time.process_time)[0])
+        metrics_on(True)
+        print(f"{endpoint.label:45} {best[True] * 1000:8.3f} {best[False] * 1000:8.3f} "
+              f"{best[True] / best[False]:9.3f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--postgres", action="store_true",
@@ -473,6 +514,8 @@ def main():
     parser.add_argument("--only", nargs="*", default=None,
                         help="endpoint keys: hello healthz empty 2fa page fragment choose code "
                              "wrong team activity")
+    parser.add_argument("--metrics", action="store_true",
+                        help="CPU per request with and without the metrics hooks")
     args = parser.parse_args()
     prefix = f"profile{uuid.uuid4().hex[:8]}"
     if not args.postgres:

@@ -312,3 +312,12 @@ def sms_receiver():
 
     yield Receiver
     server.shutdown()
+
+
+@pytest.fixture
+def twilio_api():
+    """A loopback double of Twilio's Messages endpoint (tests/fake_twilio.py)."""
+    from fake_twilio import FakeTwilio
+
+    with FakeTwilio() as fake:
+        yield fake

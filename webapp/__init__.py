@@ -8,6 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as settings
 from . import db as database
+from . import logs, metrics
 from .extensions import csrf, init_babel, limiter, login_manager
 from .ids import BoundedIntConverter
 
@@ -32,6 +33,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         hops = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
+    logs.init_app(app)
     database.init_app(app)
     init_babel(app)
     csrf.init_app(app)
@@ -39,6 +41,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
+    # Request timing first of the hooks, and /metrics (Prometheus).
+    metrics.init_app(app)
 
     # Before any blueprint adds its routes: every `<int:...>` is bounded to a storable id.
     app.url_map.converters["int"] = BoundedIntConverter

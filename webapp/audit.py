@@ -1,10 +1,14 @@
 """Writing security events. Rows are append-only; details never hold codes or secrets."""
 
 import json
+import logging
 
 from flask import has_request_context, request
 
+from . import metrics
 from .models import AuditEvent, Membership
+
+log = logging.getLogger(__name__)
 
 
 def record(event: str, *, subject=None, actor=None, outcome: str = "ok", channel=None,
@@ -21,6 +25,11 @@ def record(event: str, *, subject=None, actor=None, outcome: str = "ok", channel
     if organization is None and subject is not None:
         # The subject's organisation as a subquery of the INSERT: one round trip, not two.
         organization = Membership.first_of(subject, Membership.organization)
+    metrics.count_event(event, outcome, channel)
+    # One log line per event, no details (they may name an address): the JSON log carries
+    # the request id and the signed-in user next to it.
+    log.info("%s outcome=%s channel=%s subject=%s", event, outcome, channel,
+             getattr(subject, "id", subject), extra={"event": event})
     return (AuditEvent
             .insert(organization=organization,
                     actor=actor,

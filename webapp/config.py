@@ -1,5 +1,6 @@
 """Settings: defaults in code, secrets and deployment choices from the environment."""
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -34,11 +35,23 @@ DEFAULTS = {
     "DELIVERY_BATCH": 50,  # rows one worker claims at a time
     "DELIVERY_POLL_SECONDS": 15,  # `deliver --loop`: pause when nothing is due
     "DELIVERY_KEEP_DAYS": 30,  # sent notices are deleted after this (failed ones are kept)
+    # SMS_BACKEND=twilio: the account, and a sender number or a Messaging Service.
+    "TWILIO_ACCOUNT_SID": "",
+    "TWILIO_AUTH_TOKEN": "",  # nosec B105 - empty: the token comes from the environment
+    "TWILIO_FROM": "",
+    "TWILIO_MESSAGING_SERVICE_SID": "",
+    # Another origin for Twilio's API (a test double on loopback); empty: api.twilio.com.
+    "TWILIO_API_BASE": "",
     # The outbox backends keep codes in plain text in the database: production refuses
     # them unless this is set on purpose (a staging copy with no real users).
     "ALLOW_OUTBOX_IN_PRODUCTION": False,
     "DEV_OUTBOX": False,
     "TRUSTED_PROXIES": 0,
+    # Client addresses or networks (comma-separated) that may read /metrics.
+    "METRICS_ALLOWED_IPS": "127.0.0.1,::1",
+    # "json": one JSON object per log line (request id, user id, event); else plain text.
+    "LOG_FORMAT": "text",
+    "LOG_LEVEL": "INFO",
     # Password hashing: argon2id, OWASP profile m=19 MiB, t=2, p=1.
     "ARGON2_TIME_COST": 2,
     "ARGON2_MEMORY_COST": 19456,
@@ -159,6 +172,8 @@ def finish(config: dict, instance: Path) -> None:
             "text in the database. "
             "Set MAIL_BACKEND=smtp and SMS_BACKEND=webhook or twilio, or set "
             "ALLOW_OUTBOX_IN_PRODUCTION=1 if that is really meant.")
+    check_twilio(config)
+    check_metrics_allowed(config)
     if str(config.get("RATELIMIT_STORAGE_URI", "")).startswith(("redis://", "rediss://")):
         # A dead Redis must answer fast (then the sensitive endpoints fail closed with a 503),
         # never hang a worker; errors arrive as limits.errors.StorageError.
@@ -167,6 +182,36 @@ def finish(config: dict, instance: Path) -> None:
     if production:
         config["SESSION_COOKIE_SECURE"] = True
         config["DEV_OUTBOX"] = False
+
+
+def check_twilio(config: dict) -> None:
+    """SMS_BACKEND=twilio needs the account and exactly one sender, in every mode: a missing
+    setting found at the first code would be a failed sign-in, not a failed start."""
+    if config.get("SMS_BACKEND") != "twilio":
+        return
+    missing = [name for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")
+               if not config.get(name)]
+    if missing:
+        raise ConfigError(f"SMS_BACKEND=twilio needs {' and '.join(missing)}.")
+    senders = [name for name in ("TWILIO_FROM", "TWILIO_MESSAGING_SERVICE_SID")
+               if config.get(name)]
+    if len(senders) != 1:
+        raise ConfigError("SMS_BACKEND=twilio needs exactly one of TWILIO_FROM (a number in "
+                          "E.164 form) and TWILIO_MESSAGING_SERVICE_SID.")
+    base = str(config.get("TWILIO_API_BASE") or "")
+    if base and not base.startswith(("http://", "https://")):
+        raise ConfigError("TWILIO_API_BASE must be an http(s) URL.")
+
+
+def check_metrics_allowed(config: dict) -> None:
+    """METRICS_ALLOWED_IPS must parse: a typo must not open /metrics or hide it silently."""
+    for part in str(config.get("METRICS_ALLOWED_IPS") or "").split(","):
+        if part.strip():
+            try:
+                ipaddress.ip_network(part.strip(), strict=False)
+            except ValueError as exc:
+                raise ConfigError(f"METRICS_ALLOWED_IPS: {part.strip()!r} is not an address "
+                                  "or network.") from exc
 
 
 def _where(url: str) -> str:
@@ -184,6 +229,8 @@ def describe(config) -> list[str]:
     mail, sms = config["MAIL_BACKEND"], config["SMS_BACKEND"]
     mail_where = f" ({config['MAIL_SERVER']}:{config['MAIL_PORT']})" if mail == "smtp" else ""
     sms_where = f" ({_where(config['SMS_WEBHOOK_URL'])})" if sms == "webhook" else ""
+    if sms == "twilio":
+        sms_where = f" ({_where(config.get('TWILIO_API_BASE') or 'https://api.twilio.com')})"
     lines = [
         f"Aesthetix CRM in {config['ENV_NAME']} mode",
         f"  database:    {database.split(':', 1)[0]} ({_where(database)})",

@@ -8,8 +8,8 @@ from flask import abort, current_app, render_template
 from flask_babel import gettext
 from flask_login import current_user
 
-from .. import audit
-from ..delivery import send_email, send_sms
+from .. import audit, metrics
+from ..delivery import DeliveryError, send_email, send_sms
 from ..models import Challenge, User, UserSession, utcnow
 from ..security import N_, backup_codes, stepup
 from ..security import channels as ch
@@ -85,10 +85,15 @@ def on_fail(c: Challenge, why: str) -> None:
 def verify(c: Challenge, code) -> stepup.Verified:
     """Check a code with the table's effects; a success opens this session's sudo window."""
     table = purposes()
-    verified = stepup.verify(
-        c, code, now=utcnow(), policy=policy(), key=key(),
-        appliers={name: p.apply for name, p in table.items()},
-        checks=current_app.extensions["code_checks"], on_lock=on_lock, on_fail=on_fail)
+    try:
+        verified = stepup.verify(
+            c, code, now=utcnow(), policy=policy(), key=key(),
+            appliers={name: p.apply for name, p in table.items()},
+            checks=current_app.extensions["code_checks"], on_lock=on_lock, on_fail=on_fail)
+    except stepup.StepUpError as exc:
+        metrics.count_verification(c.purpose, exc.reason)
+        raise
+    metrics.count_verification(c.purpose, "verified")
     if c.purpose != "login":
         open_sudo(c)
     return verified
@@ -187,6 +192,26 @@ def _change_text(c: Challenge) -> str | None:
 
 
 def deliver(channel: str, to: str, code: str, c: Challenge) -> None:
+    """Send a code (below), counted by channel and outcome; a provider that says why it
+    refused (a number that can't receive texts, a country, an outage) gives the person
+    that reason instead of the general "couldn't send"."""
+    try:
+        _deliver(channel, to, code, c)
+    except SendLimited:
+        metrics.count_code(channel, "limited")
+        raise
+    except stepup.NotEligible:
+        metrics.count_code(channel, "refused")
+        raise
+    except DeliveryError as exc:
+        metrics.count_code(channel, "failed")
+        if getattr(exc, "user_message", None):
+            raise stepup.DeliveryFailed(exc.user_message, reason=exc.reason) from exc
+        raise
+    metrics.count_code(channel, "sent")
+
+
+def _deliver(channel: str, to: str, code: str, c: Challenge) -> None:
     """Send a code to the stored destination the engine chose (never a pending value)."""
     config = current_app.config
     if channel == "sms" and not sms_region_allowed(to):

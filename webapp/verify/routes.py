@@ -90,7 +90,7 @@ def choose(cid):
                       has_backup_codes=rule == ch.SIGN_IN and engine.has_backup_codes(c.subject))
     except stepup.DeliveryFailed as exc:
         audit.record("challenge.delivery_failed", subject=c.subject, actor=c.actor_id,
-                     outcome="failed", channel=channel)
+                     outcome="failed", channel=channel, reason=exc.info.get("reason", "error"))
         return render_step(c, exc.status, step="choose", error=exc.text(gettext, ngettext))
     except stepup.ChallengeClosed as exc:
         return render_step(c, exc.status, step="closed", message=exc.text(gettext, ngettext))
@@ -118,6 +118,10 @@ def resend(cid):
     except stepup.ChallengeClosed as exc:
         return render_step(c, exc.status, step="closed", message=exc.text(gettext, ngettext))
     except stepup.StepUpError as exc:
+        if isinstance(exc, stepup.DeliveryFailed):
+            audit.record("challenge.delivery_failed", subject=c.subject, actor=c.actor_id,
+                         outcome="failed", channel=c.channel,
+                         reason=exc.info.get("reason", "error"))
         if not is_htmx():
             # Without JavaScript an early click is a plain POST: back to the step (303), so
             # a reload shows the step again rather than offering to resend the form.
