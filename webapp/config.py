@@ -71,6 +71,9 @@ DEFAULTS = {
     "LINK_INVITATION_SECONDS": 7 * 24 * 3600,
     "LINK_SENDS_PER_ADDRESS": "3 per hour",
     "LINK_SENDS_PER_IP": "20 per hour",
+    # "Forgot password?" answers no sooner than this (ms), known address or not: sending
+    # the email must not show in the time.
+    "LINK_REQUEST_MIN_MS": 300,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     # Absolute and idle session limits (ASVS / NIST AAL2: 12 h, 30 min).

@@ -7,7 +7,7 @@ from flask import abort, current_app, flash, g, redirect, render_template, reque
 from flask_babel import gettext
 from flask_login import current_user
 
-from . import audit
+from . import audit, links
 from .delivery import DeliveryError, send_email, send_sms
 from .models import Membership, utcnow
 from .security import N_
@@ -98,13 +98,25 @@ def notify_phone(user, text: str) -> bool:
     return True
 
 
-def notify(user, subject: str, template: str, to: str | None = None, **context) -> bool:
-    """Send a security notice by email; failure is logged, never raised into the flow."""
+def notify(user, subject: str, template: str, to: str | None = None, *,
+           change: dict | None = None, **context) -> bool:
+    """Send a security notice by email; failure is logged, never raised into the flow.
+
+    A notice about a `change` (its kind and what undoing it needs, see
+    recovery/effects.py) carries a single-use "Not you? Secure your account" link as
+    `secure_url`; the email templates show it through email/_secure.txt.
+    """
     address = to or (user.email if user.email_verified else None)
     if not address:
         return False
     ip, agent = client_info()
-    body = render_template(template, user=user, when=utcnow(), ip=ip, agent=agent, **context)
+    when = utcnow()
+    if change is not None:
+        token = links.issue(links.SECURE_ACCOUNT, user=user, now=when, data={
+            **change, "at": when.isoformat(timespec="seconds"), "ip": ip, "agent": agent})
+        context["secure_url"] = url_for("recovery.secure", token=token, _external=True)
+        context["secure_days"] = max(1, links.lifetime(links.SECURE_ACCOUNT) // 86400)
+    body = render_template(template, user=user, when=when, ip=ip, agent=agent, **context)
     try:
         send_email(current_app.config, address, subject, body)
     except DeliveryError:

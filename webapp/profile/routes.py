@@ -220,7 +220,8 @@ def change_password():
             User.id == user.id).execute()
         audit.record("password.changed", subject=user)
     rotate_sessions(user)
-    notify(user, gettext("Your password was changed"), "email/password_changed.txt")
+    notify(user, gettext("Your password was changed"), "email/password_changed.txt",
+           change={"kind": "password"})
     # The session and its CSRF token were just replaced, so every other form on the page
     # carries a stale token and "Signed-in devices" lists revoked sessions: load the whole
     # page again (HX-Redirect for htmx, 303 otherwise), the message travels as a flash.

@@ -33,7 +33,8 @@ def apply_reset_member_2fa(c, subject, now) -> dict:
 def after_reset_member_2fa(v: stepup.Verified):
     member = User.get_by_id(v.result["member_id"])
     notify(member, gettext("Two-factor authentication was reset on your account"),
-           "team/email/two_factor_reset.txt", actor=v.challenge.actor)
+           "team/email/two_factor_reset.txt", actor=v.challenge.actor,
+           change={"kind": "two_factor_reset"})
     return finish_in_page(gettext("Two-factor authentication reset for %(name)s: their "
                                   "authenticator app and backup codes no longer work, and "
                                   "they were signed out everywhere.",

@@ -119,7 +119,7 @@ def apply_enable(c, subject: User, now) -> dict:
 def after_regenerate(v: stepup.Verified):
     sign_out_other_sessions(v.subject)
     notify(v.subject, gettext("New backup codes for your Aesthetix CRM account"),
-           "email/backup_codes_regenerated.txt")
+           "email/backup_codes_regenerated.txt", change={"kind": "backup_codes"})
     return show_codes(v.result["codes"], title=gettext("Your new backup codes"),
                       intro=gettext("Your old backup codes no longer work."))
 
@@ -127,7 +127,7 @@ def after_regenerate(v: stepup.Verified):
 def after_disable(v: stepup.Verified):
     sign_out_other_sessions(v.subject)
     notify(v.subject, gettext("Authenticator app removed from your Aesthetix CRM account"),
-           "email/totp_disabled.txt")
+           "email/totp_disabled.txt", change={"kind": "totp_removed"})
     notify_phone(v.subject, gettext("Aesthetix CRM: an authenticator app was removed from your "
                                     "account. Not you? Change your password now."))
     return finish_in_page(gettext("Authenticator app removed. Your backup codes no longer work."),

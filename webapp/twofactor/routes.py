@@ -208,7 +208,7 @@ def confirm():
     sign_out_other_sessions(user)  # a new factor: other browsers sign in again with it
     # A new way to sign in is told to every channel the account trusts.
     notify(user, gettext("Authenticator app added to your Aesthetix CRM account"),
-           "email/totp_enabled.txt")
+           "email/totp_enabled.txt", change={"kind": "totp_added"})
     notify_phone(user, gettext("Aesthetix CRM: an authenticator app was added to your account. "
                                "Not you? Change your password now."))
     return show_codes(codes, title=gettext("Save your backup codes"),

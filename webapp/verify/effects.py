@@ -72,13 +72,13 @@ apply_verify_phone = _apply_verified(
 
 def apply_change_phone(c: Challenge, subject: User, now) -> dict:
     may_still_change(c, subject)
-    new, old = c.data["phone"], subject.phone
+    new, old, old_verified = c.data["phone"], subject.phone, subject.phone_verified
     User.update(phone=new, phone_verified_at=None).where(User.id == subject.id).execute()
     stepup.close_others(subject.id, now, keep=c.id)
     audit.record("phone.changed", subject=subject, actor=c.actor_id, channel=c.channel,
                  old=ch.mask_phone(old), new=ch.mask_phone(new))
     subject.phone, subject.phone_verified_at = new, None
-    return {"old": old, "new": new}
+    return {"old": old, "new": new, "old_verified": old_verified}
 
 
 def apply_change_email(c: Challenge, subject: User, now) -> dict:
@@ -132,7 +132,10 @@ def after_login(v: stepup.Verified):
 def after_change_phone(v: stepup.Verified):
     notify(v.subject, gettext("Your phone number was changed"), "email/phone_changed.txt",
            actor=v.challenge.actor, for_member=v.challenge.actor_id != v.subject.id,
-           new=ch.mask_phone(v.result["new"]))
+           new=ch.mask_phone(v.result["new"]),
+           # "Secure your account" puts the old number back, verified if it was.
+           change={"kind": "phone", "old": v.result["old"], "new_masked": ch.mask_phone(
+               v.result["new"]), "old_verified": v.result.get("old_verified", False)})
     phone = ch.display_phone(v.result["new"])
     if v.challenge.actor_id != v.subject.id:  # said to the admin, about the member
         message = gettext("Phone number updated: %(name)s's phone is now %(phone)s. %(name)s "
@@ -149,7 +152,10 @@ def after_change_email(v: stepup.Verified):
     notify(v.subject, gettext("Your email address was changed"), "email/email_changed.txt",
            to=v.result["old"], actor=v.challenge.actor,
            for_member=v.challenge.actor_id != v.subject.id,
-           old=ch.mask_email(v.result["old"]), new=ch.mask_email(v.result["new"]))
+           old=ch.mask_email(v.result["old"]), new=ch.mask_email(v.result["new"]),
+           # The link goes to the old address; it can put that address back.
+           change={"kind": "email", "old": v.result["old"],
+                   "new_masked": ch.mask_email(v.result["new"])})
     email = ch.mask_email(v.result["new"])
     if v.challenge.actor_id != v.subject.id:  # said to the admin, about the member
         message = gettext("Email address updated: %(name)s's email is now %(email)s. %(name)s "
