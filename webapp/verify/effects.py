@@ -41,10 +41,12 @@ def apply_login(c: Challenge, subject: User, now) -> dict:
     # The sign-in email code proves the address it was sent to, and only while that is
     # still the account's address.
     if c.channel == "email":
-        (User.update(email_verified_at=now)
-         .where((User.id == subject.id) & (User.email == c.destination)
-                & User.email_verified_at.is_null())
-         .execute())
+        proven = (User.update(email_verified_at=now)
+                  .where((User.id == subject.id) & (User.email == c.destination)
+                         & User.email_verified_at.is_null())
+                  .execute())
+        if proven:  # the sign-in's notices go to the address it just proved
+            subject.email_verified_at = now
     return {}
 
 
