@@ -74,6 +74,9 @@ DEFAULTS = {
     # "Forgot password?" answers no sooner than this (ms), known address or not: sending
     # the email must not show in the time.
     "LINK_REQUEST_MIN_MS": 300,
+    # The site's address for links in emails, like https://crm.example.com. Set it in
+    # production: otherwise links take the request's Host header, which the sender chooses.
+    "PUBLIC_URL": "",
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     # Absolute and idle session limits (ASVS / NIST AAL2: 12 h, 30 min).

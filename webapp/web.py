@@ -86,6 +86,15 @@ def client_info() -> tuple[str, str]:
     return (request.remote_addr or "", (request.user_agent.string or "")[:255])
 
 
+def public_url(endpoint: str, **values) -> str:
+    """An absolute URL for an email. From PUBLIC_URL when set: the request's Host header is
+    the sender's to choose, and a reset link built from it could point at their site."""
+    base = current_app.config.get("PUBLIC_URL")
+    if base:
+        return base.rstrip("/") + url_for(endpoint, **values)
+    return url_for(endpoint, _external=True, **values)
+
+
 def notify_phone(user, text: str) -> bool:
     """A short security notice by SMS to the verified phone; failure is logged, never raised."""
     if not user.phone_verified:
@@ -114,7 +123,7 @@ def notify(user, subject: str, template: str, to: str | None = None, *,
     if change is not None:
         token = links.issue(links.SECURE_ACCOUNT, user=user, now=when, data={
             **change, "at": when.isoformat(timespec="seconds"), "ip": ip, "agent": agent})
-        context["secure_url"] = url_for("recovery.secure", token=token, _external=True)
+        context["secure_url"] = public_url("recovery.secure", token=token)
         context["secure_days"] = max(1, links.lifetime(links.SECURE_ACCOUNT) // 86400)
     body = render_template(template, user=user, when=when, ip=ip, agent=agent, **context)
     try:

@@ -4,7 +4,7 @@ import re
 
 from conftest import outbox
 
-LINK_RE = re.compile(r"http://localhost(/(?:password/reset|secure)/[A-Za-z0-9_-]+)")
+LINK_RE = re.compile(r"https?://[^/\s]+(/(?:password/reset|secure)/[A-Za-z0-9_-]+)")
 
 
 def link_in(body: str, kind: str = "") -> str:

@@ -3,7 +3,7 @@ that works once for 30 minutes and dies with any password change, every session 
 and the second step at the next sign-in."""
 
 import pytest
-from conftest import PASSWORD, outbox, post, signin, user
+from conftest import CSRF_RE, PASSWORD, outbox, post, signin, user
 from security.helpers import password_step
 
 from recovery.helpers import last_email, reset_link
@@ -232,3 +232,17 @@ def test_the_htmx_form_answers_in_place(client, dbconn):
     html = r.get_data(as_text=True)
     assert html.lstrip().startswith('<div id="forgot"') and 'data-step="sent"' in html
     assert "HX-Request" in r.headers["Vary"]
+
+
+def test_links_ignore_a_forged_host_header_when_public_url_is_set(app_factory):
+    app = app_factory(LINK_REQUEST_MIN_MS=0, PUBLIC_URL="https://crm.example.com")
+    client = app.test_client()
+    evil = {"Host": "evil.example.net"}  # the sender's own request, token and all
+    html = client.get("/password/forgot", headers=evil).get_data(as_text=True)
+    token = CSRF_RE.search(html).group(1)
+    r = client.post("/password/forgot", data={"email": EMAIL, "csrf_token": token},
+                    headers=evil)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    r.close()
+    body = last_email(EMAIL).body
+    assert "https://crm.example.com/password/reset/" in body and "evil.example.net" not in body

@@ -6,7 +6,7 @@ only in the path of the emailed link; the pages holding them are never cached.
 
 import time
 
-from flask import after_this_request, current_app, render_template, request, session, url_for
+from flask import after_this_request, current_app, render_template, request, session
 from flask_babel import gettext
 from flask_login import current_user, logout_user
 
@@ -19,7 +19,7 @@ from ..forms import EmptyForm
 from ..models import User, utcnow
 from ..profile.forms import normalise_email
 from ..security import passwords
-from ..web import card_or_fragment, done, notify
+from ..web import card_or_fragment, done, notify, public_url
 from . import bp, effects
 from .forms import ForgotForm, ResetForm
 
@@ -95,17 +95,13 @@ def _send_after_answer(user_id: int) -> None:
 def _send_reset(user: User) -> None:
     token = links.issue(links.RESET_PASSWORD, user=user)
     body = render_template("email/password_reset.txt", user=user,
-                           url=_external("recovery.reset", token=token),
+                           url=public_url("recovery.reset", token=token),
                            minutes=max(1, links.lifetime(links.RESET_PASSWORD) // 60))
     try:
         send_email(current_app.config, user.email, gettext("Reset your Aesthetix CRM password"),
                    body)
     except DeliveryError:  # the answer stays the same; the log says why
         current_app.logger.warning("password reset email not delivered")
-
-
-def _external(endpoint, **values):
-    return url_for(endpoint, _external=True, **values)
 
 
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])
