@@ -85,6 +85,19 @@ DEFAULTS = {
     "CODE_SENDS_PER_IP": "30 per hour",
     # Countries (ISO 3166 codes, comma-separated) that SMS may go to; empty: all.
     "SMS_ALLOWED_REGIONS": "",
+    # Emailed single-use links (webapp/links.py): lifetimes, and sends counted before sending
+    # per address (known or not) and per client IP, shared by every worker.
+    "LINK_RESET_SECONDS": 30 * 60,
+    "LINK_SECURE_SECONDS": 7 * 24 * 3600,
+    "LINK_INVITATION_SECONDS": 7 * 24 * 3600,
+    "LINK_SENDS_PER_ADDRESS": "3 per hour",
+    "LINK_SENDS_PER_IP": "20 per hour",
+    # "Forgot password?" answers no sooner than this (ms), known address or not: sending
+    # the email must not show in the time.
+    "LINK_REQUEST_MIN_MS": 300,
+    # The site's address for links in emails, like https://crm.example.com. Set it in
+    # production: otherwise links take the request's Host header, which the sender chooses.
+    "PUBLIC_URL": "",
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     # Absolute and idle session limits (ASVS / NIST AAL2: 12 h, 30 min).

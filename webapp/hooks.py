@@ -54,6 +54,7 @@ def policy_numbers(config) -> dict:
         "password_min_length": passwords.MIN_LENGTH,
         "backup_code_count": backup_codes.COUNT,
         "backup_codes_low": backup_codes.LOW,
+        "reset_link_minutes": _minutes(config["LINK_RESET_SECONDS"]),
     }
 
 

@@ -7,7 +7,7 @@ from flask import abort, current_app, flash, g, redirect, render_template, reque
 from flask_babel import gettext
 from flask_login import current_user
 
-from . import audit
+from . import audit, links
 from .delivery import notices
 from .models import Membership, utcnow
 from .security import N_
@@ -86,6 +86,15 @@ def client_info() -> tuple[str, str]:
     return (request.remote_addr or "", (request.user_agent.string or "")[:255])
 
 
+def public_url(endpoint: str, **values) -> str:
+    """An absolute URL for an email. From PUBLIC_URL when set: the request's Host header is
+    the sender's to choose, and a reset link built from it could point at their site."""
+    base = current_app.config.get("PUBLIC_URL")
+    if base:
+        return base.rstrip("/") + url_for(endpoint, **values)
+    return url_for(endpoint, _external=True, **values)
+
+
 def notify_phone(user, text: str) -> bool:
     """A short security notice by SMS to the verified phone, kept until sent (see notify)."""
     if not user.phone_verified:
@@ -94,18 +103,29 @@ def notify_phone(user, text: str) -> bool:
     return True
 
 
-def notify(user, subject: str, template: str, to: str | None = None, **context) -> bool:
+def notify(user, subject: str, template: str, to: str | None = None, *,
+           change: dict | None = None, **context) -> bool:
     """A security notice by email: a text and an HTML part from the same template data.
 
     The notice is written to the `delivery` table in the caller's transaction (call it inside
     the transaction of the change it reports) and sent once the request's transactions are
     done; a failed send is retried by `flask deliver`, never raised into the flow.
+
+    A notice about a `change` (its kind and what undoing it needs, see recovery/effects.py)
+    carries a single-use "Not you? Secure your account" link as `secure_url`; the text
+    templates show it through email/_secure.txt, the HTML part as a button.
     """
     address = to or (user.email if user.email_verified else None)
     if not address:
         return False
     ip, agent = client_info()
-    data = dict(user=user, when=utcnow(), ip=ip, agent=agent, **context)
+    when = utcnow()
+    if change is not None:
+        token = links.issue(links.SECURE_ACCOUNT, user=user, now=when, data={
+            **change, "at": when.isoformat(timespec="seconds"), "ip": ip, "agent": agent})
+        context["secure_url"] = public_url("recovery.secure", token=token)
+        context["secure_days"] = max(1, links.lifetime(links.SECURE_ACCOUNT) // 86400)
+    data = dict(user=user, when=when, ip=ip, agent=agent, **context)
     data.setdefault("secure_url", None)  # "Not you? Secure your account", when given
     body = render_template(template, **data)
     if data["secure_url"] and data["secure_url"] not in body:

@@ -39,6 +39,12 @@ NAMES = {
     "impersonation.denied": N_("Refused during Login as"),
     "authz.denied": N_("Permission refused"),
     "membership.changed": N_("Role changed"),
+    # Recovery by emailed link (webapp/links.py, webapp/recovery/).
+    "password.reset_requested": N_("Password reset link asked for"),
+    "account.secured": N_("Account secured from a notice"),
+    "backup_codes.removed": N_("Backup codes removed"),
+    "link.issued": N_("Emailed link sent"),
+    "link.used": N_("Emailed link used"),
 }
 
 PURPOSES = {
@@ -46,6 +52,11 @@ PURPOSES = {
     "verify_phone": N_("phone verification"), "verify_email": N_("email verification"),
     "regenerate_backup_codes": N_("new backup codes"), "disable_totp": N_("removing the app"),
     "enable_totp": N_("setting up the app"), "reset_member_2fa": N_("two-factor reset"),
+}
+
+LINK_PURPOSES = {
+    "reset_password": N_("Password reset"), "secure_account": N_("Secure your account"),
+    "invitation": N_("Invitation"),
 }
 
 ACTIONS = {
@@ -108,6 +119,12 @@ def describe(e) -> str:
         return ", ".join(f"{k}: {v}" for k, v in d["new"].items())
     if e.event == "email.change_refused":
         return gettext("The address is already in use")
+    if d.get("reason") == "secured from notice":
+        return gettext("Secured from notice")
+    if e.event == "password.changed" and d.get("method") == "reset":
+        return gettext("Reset with an emailed link")
+    if e.event in ("link.issued", "link.used") and d.get("purpose"):
+        return _words(LINK_PURPOSES, d["purpose"])
     if e.event == "sessions.revoked" and "count" in d:
         return gettext("%(count)s devices signed out", count=d["count"])
     return ""

@@ -65,6 +65,13 @@ def password_key(email: str) -> tuple[str, ...]:
     return ("login-account", email.strip().lower()[:254])
 
 
+def knows(email: str) -> bool:
+    """Whether this browser holds a valid device cookie naming the account (it signed in to
+    it before); a forged, expired or other-account cookie is not knowing it."""
+    data = _read()
+    return data is not None and account_digest(email) in data["a"]
+
+
 def remember(response, email: str):
     """After a full sign-in: set (or refresh) the cookie with this account first."""
     data = _read() or {"n": secrets.token_urlsafe(24), "a": []}

@@ -11,13 +11,14 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext
 from flask_login import current_user, login_user, logout_user
 
 from ..audit import record
 from ..db import atomic_write
 from ..extensions import login_manager
 from ..models import AuditEvent, Challenge, User, UserSession, utcnow
-from ..web import client_info, is_htmx, safe_next
+from ..web import client_info, is_htmx, notify, safe_next
 from . import devices
 
 
@@ -112,10 +113,14 @@ def leave_impersonation(member: User, *, allowed: bool) -> User | None:
 
 
 def sign_in(user: User, *, channel: str | None) -> None:
+    new_device = not devices.knows(user.email)
     start_session(user)
     now = utcnow()
     User.update(last_login_at=now).where(User.id == user.id).execute()
     record("login.succeeded", subject=user, actor=user, channel=channel)
+    if new_device:  # a browser that never completed a sign-in to this account
+        notify(user, gettext("New sign-in to your Aesthetix CRM account"),
+               "email/new_sign_in.txt", change={"kind": "sign_in"})
     # A browser that completed both steps keeps its own wrong-password allowance from now
     # on, so a stranger locking the account's shared one does not lock this person out.
     after_this_request(lambda response: devices.remember(response, user.email))

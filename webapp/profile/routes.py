@@ -219,7 +219,8 @@ def change_password():
         User.update(password_hash=passwords.hash_password(new, params)).where(
             User.id == user.id).execute()
         audit.record("password.changed", subject=user)
-        notify(user, gettext("Your password was changed"), "email/password_changed.txt")
+        notify(user, gettext("Your password was changed"), "email/password_changed.txt",
+               change={"kind": "password"})
     rotate_sessions(user)
     # The session and its CSRF token were just replaced, so every other form on the page
     # carries a stale token and "Signed-in devices" lists revoked sessions: load the whole

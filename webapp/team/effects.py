@@ -28,7 +28,8 @@ def apply_reset_member_2fa(c, subject, now) -> dict:
     audit.record("totp.disabled", subject=member, actor=subject, channel=c.channel,
                  reset_by_admin=True, backup_codes_removed=removed, sessions_revoked=signed_out)
     notify(member, gettext("Two-factor authentication was reset on your account"),
-           "team/email/two_factor_reset.txt", actor=c.actor)  # commits with the reset
+           "team/email/two_factor_reset.txt", actor=c.actor,
+           change={"kind": "two_factor_reset"})  # commits with the reset
     return {"member_id": member_id}
 
 

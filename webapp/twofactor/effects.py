@@ -85,7 +85,8 @@ def apply_regenerate(c, subject: User, now) -> dict:
     stepup.close_others(subject.id, now, keep=c.id)
     audit.record("backup_codes.regenerated", subject=subject, actor=c.actor_id, channel=c.channel)
     notify(subject, gettext("New backup codes for your Aesthetix CRM account"),
-           "email/backup_codes_regenerated.txt")  # commits with the change
+           "email/backup_codes_regenerated.txt",
+           change={"kind": "backup_codes"})  # commits with the change
     return {"codes": codes}
 
 
@@ -110,7 +111,7 @@ def apply_disable(c, subject: User, now) -> dict:
     audit.record("totp.disabled", subject=subject, actor=c.actor_id, channel=c.channel)
     # Both notices commit with the change (the delivery table).
     notify(subject, gettext("Authenticator app removed from your Aesthetix CRM account"),
-           "email/totp_disabled.txt")
+           "email/totp_disabled.txt", change={"kind": "totp_removed"})
     notify_phone(subject, gettext("Aesthetix CRM: an authenticator app was removed from your "
                                   "account. Not you? Change your password now."))
     return {}

@@ -203,7 +203,7 @@ def confirm():
             # A new way to sign in is told to every channel the account trusts; the notices
             # commit with the change (the delivery table).
             notify(user, gettext("Authenticator app added to your Aesthetix CRM account"),
-                   "email/totp_enabled.txt")
+                   "email/totp_enabled.txt", change={"kind": "totp_added"})
             notify_phone(user, gettext("Aesthetix CRM: an authenticator app was added to your "
                                        "account. Not you? Change your password now."))
     except _Raced:

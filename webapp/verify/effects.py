@@ -42,10 +42,12 @@ def apply_login(c: Challenge, subject: User, now) -> dict:
     # The sign-in email code proves the address it was sent to, and only while that is
     # still the account's address.
     if c.channel == "email":
-        (User.update(email_verified_at=now)
-         .where((User.id == subject.id) & (User.email == c.destination)
-                & User.email_verified_at.is_null())
-         .execute())
+        proven = (User.update(email_verified_at=now)
+                  .where((User.id == subject.id) & (User.email == c.destination)
+                         & User.email_verified_at.is_null())
+                  .execute())
+        if proven:  # the sign-in's notices go to the address it just proved
+            subject.email_verified_at = now
     return {}
 
 
@@ -73,16 +75,19 @@ apply_verify_phone = _apply_verified(
 
 def apply_change_phone(c: Challenge, subject: User, now) -> dict:
     may_still_change(c, subject)
-    new, old = c.data["phone"], subject.phone
+    new, old, old_verified = c.data["phone"], subject.phone, subject.phone_verified
     User.update(phone=new, phone_verified_at=None).where(User.id == subject.id).execute()
     stepup.close_others(subject.id, now, keep=c.id)
     audit.record("phone.changed", subject=subject, actor=c.actor_id, channel=c.channel,
                  old=ch.mask_phone(old), new=ch.mask_phone(new))
     # The notice commits with the change (the delivery table), so it can't be lost.
     notify(subject, gettext("Your phone number was changed"), "email/phone_changed.txt",
-           actor=c.actor, for_member=c.actor_id != subject.id, new=ch.mask_phone(new))
+           actor=c.actor, for_member=c.actor_id != subject.id, new=ch.mask_phone(new),
+           # "Secure your account" puts the old number back, verified if it was.
+           change={"kind": "phone", "old": old, "new_masked": ch.mask_phone(new),
+                   "old_verified": old_verified})
     subject.phone, subject.phone_verified_at = new, None
-    return {"old": old, "new": new}
+    return {"old": old, "new": new, "old_verified": old_verified}
 
 
 def apply_change_email(c: Challenge, subject: User, now) -> dict:
@@ -108,7 +113,9 @@ def apply_change_email(c: Challenge, subject: User, now) -> dict:
     # old owner must hear of it.
     notify(subject, gettext("Your email address was changed"), "email/email_changed.txt",
            to=old, actor=c.actor, for_member=c.actor_id != subject.id,
-           old=ch.mask_email(old), new=ch.mask_email(new))
+           old=ch.mask_email(old), new=ch.mask_email(new),
+           # The link goes to the old address; it can put that address back.
+           change={"kind": "email", "old": old, "new_masked": ch.mask_email(new)})
     subject.email, subject.email_verified_at = new, None
     return {"old": old, "new": new}
 
