@@ -20,7 +20,8 @@ def record(event: str, *, subject=None, actor=None, outcome: str = "ok", channel
             actor = real_user()
     if organization is None and subject is not None:
         # The subject's organisation as a subquery of the INSERT: one round trip, not two.
-        organization = Membership.first_of(subject, Membership.organization)
+        organization = Membership.first_of(subject, Membership.organization,
+                                           include_removed=True)
     return (AuditEvent
             .insert(organization=organization,
                     actor=actor,

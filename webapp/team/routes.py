@@ -19,16 +19,19 @@ from ..verify.responses import (
     with_section,
 )
 from ..web import (
+    card_or_fragment,
     done,
+    fragment,
     is_htmx,
     is_impersonating,
+    notify,
     own_seat,
     page_or_fragment,
     refuse_while_impersonating,
     tell,
     trigger,
 )
-from . import authz, bp
+from . import authz, bp, effects
 from .forms import AccessForm, MemberForm
 
 PAGE_SIZE = 50
@@ -112,7 +115,8 @@ def team_page(actor, q: str, after: int | None):
     """
     query = (Membership.select(Membership, User)
              .join(User, on=(Membership.user == User.id))
-             .where(Membership.organization == actor.organization_id)
+             .where((Membership.organization == actor.organization_id)
+                    & Membership.removed_at.is_null())
              .order_by(Membership.id)
              .limit(PAGE_SIZE + 1))
     if q:
@@ -159,6 +163,7 @@ def _context(actor, target, **kw):
         "can_edit": authz.may_edit(actor, target),
         "can_impersonate": authz.may_impersonate(actor, target),
         "can_manage": authz.may_manage_access(actor, target),
+        "can_remove": authz.may_remove(actor, target),
         "backup_left": backup_codes.unused(member),
         "mask_phone": ch.mask_phone,
     }
@@ -374,3 +379,53 @@ def exit_impersonation():
         response.headers["HX-Redirect"] = url_for("auth.login")
         return response
     return redirect(url_for("auth.login"), 303)
+
+
+# --- "Remove from team" ------------------------------------------------------------------------
+
+
+def _remove_context(actor, target):
+    return {"member": target.user, "seat": target,
+            "organization": actor.organization.name, "form": EmptyForm()}
+
+
+@bp.get("/settings/team/<int:user_id>/remove")
+def confirm_remove(user_id):
+    """"Remove from team?": the modal for htmx, a page of its own otherwise.
+
+    :raise 404: not in the actor's organisation.
+    :raise 403: no permission to remove this person.
+    """
+    actor, target = guard(authz.may_remove, user_id, "remove_member")
+    if is_htmx():
+        return fragment("partials/team/remove_modal.html", **_remove_context(actor, target))
+    return card_or_fragment("partials/team/remove.html", page_title=gettext("Remove from team"),
+                            labelled_by="remove-title", **_remove_context(actor, target))
+
+
+@bp.post("/settings/team/<int:user_id>/remove")
+def remove(user_id):
+    """End the membership: the person is signed out everywhere and can no longer sign in.
+
+    :raise 404: not in the actor's organisation (or already removed).
+    :raise 403: no permission to remove this person.
+    :raise 409: the organisation's last owner.
+    """
+    actor, target = guard(authz.may_remove, user_id, "remove_member")
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        abort(400, description=gettext("Reload the page and try again."))
+    member = target.user
+    try:
+        effects.remove_member(target, current_user._get_current_object(), utcnow())
+    except effects.LastOwner:
+        abort(409, description=gettext("%(name)s is the last owner of this team and can't be "
+                                       "removed. Make someone else an owner first.",
+                                       name=member.display_name))
+    except LookupError:
+        abort(404)
+    notify(member, gettext("You were removed from %(organization)s on Aesthetix CRM",
+                           organization=actor.organization.name),
+           "team/email/removed.txt", organization=actor.organization.name)
+    return done(gettext("%(name)s was removed from the team and signed out everywhere.",
+                        name=member.display_name), "team.index")
