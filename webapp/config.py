@@ -64,6 +64,13 @@ DEFAULTS = {
     "CODE_SENDS_PER_IP": "30 per hour",
     # Countries (ISO 3166 codes, comma-separated) that SMS may go to; empty: all.
     "SMS_ALLOWED_REGIONS": "",
+    # Emailed single-use links (webapp/links.py): lifetimes, and sends counted before sending
+    # per address (known or not) and per client IP, shared by every worker.
+    "LINK_RESET_SECONDS": 30 * 60,
+    "LINK_SECURE_SECONDS": 7 * 24 * 3600,
+    "LINK_INVITATION_SECONDS": 7 * 24 * 3600,
+    "LINK_SENDS_PER_ADDRESS": "3 per hour",
+    "LINK_SENDS_PER_IP": "20 per hour",
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     # Absolute and idle session limits (ASVS / NIST AAL2: 12 h, 30 min).

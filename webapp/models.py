@@ -357,6 +357,28 @@ class AuditEvent(BaseModel):
         return json.loads(self.details or "{}")
 
 
+class Link(BaseModel):
+    """A single-use emailed link (0011): the token's keyed digest, never the token."""
+
+    token_hash = CharField(max_length=64, unique=True)
+    purpose = CharField(max_length=32)
+    user = ForeignKeyField(User, null=True, on_delete="CASCADE")  # None for an invitation
+    payload = TextField(default="{}")  # what the link is about (a change, an invitation)
+    # For password-bound purposes: a keyed fingerprint of the password hash at issue time.
+    binding = CharField(max_length=64, null=True)
+    created_at = DateTimeField(default=utcnow)
+    expires_at = DateTimeField()
+    used_at = DateTimeField(null=True)
+    revoked_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("user", "purpose", "used_at"), False),)
+
+    @property
+    def data(self) -> dict:
+        return json.loads(self.payload or "{}")
+
+
 class Invitation(BaseModel):
     """An invitation to join an organisation, sent by email as a single-use signed link.
 
@@ -409,5 +431,6 @@ MODELS = [
     PendingTotp,
     AuditEvent,
     OutboxMessage,
+    Link,
     Invitation,
 ]
