@@ -49,6 +49,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .cli import register as register_cli
     from .dev import bp as dev_bp
     from .team import bp as team_bp
+    from .team.join import bp as join_bp
     from .twofactor import bp as twofactor_bp
     from .verify import purposes
 
@@ -58,6 +59,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(activity_bp)
     app.register_blueprint(dev_bp)
     app.register_blueprint(team_bp)
+    app.register_blueprint(join_bp)
     app.register_blueprint(twofactor_bp)
     # Every step-up purpose, declared in one table (webapp/verify/purposes.py).
     purposes.init_app(app)

@@ -71,6 +71,8 @@ DEFAULTS = {
     "LINK_INVITATION_SECONDS": 7 * 24 * 3600,
     "LINK_SENDS_PER_ADDRESS": "3 per hour",
     "LINK_SENDS_PER_IP": "20 per hour",
+    # Team invitations (and their resends) per organisation, on top of the link limits.
+    "INVITATIONS_PER_ORGANIZATION": "50 per day",
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     # Absolute and idle session limits (ASVS / NIST AAL2: 12 h, 30 min).
