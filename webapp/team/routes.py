@@ -453,7 +453,8 @@ def _invite_form(actor, **kw):
 def _invite_answer(actor, form, status=200):
     """The invite form: the modal's content for htmx, a page of its own otherwise."""
     context = {"invite_form": form, "organization": actor.organization.name,
-               "days": current_app.config["LINK_INVITATION_SECONDS"] // 86400}
+               "days": current_app.config["LINK_INVITATION_SECONDS"] // 86400,
+               "in_modal": is_htmx()}
     if is_htmx():
         template = ("partials/team/invite_modal.html" if status == 200
                     else "partials/team/invite.html")
