@@ -3,6 +3,7 @@
 import threading
 
 import pytest
+
 from webapp import links
 from webapp.config import DEFAULTS
 from webapp.extensions import db

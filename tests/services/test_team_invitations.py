@@ -66,12 +66,12 @@ def test_owners_removing_each_other_at_once_leave_one(gunicorn_server):
                         ids["owner@example.com"])
     for _ in range(5):  # five rounds: a race lost once in a while would show
         tokens = (owner.token("/settings/team"), second.token("/settings/team"))
+        pairs = ((owner, ids["second.owner@example.com"], tokens[0]),
+                 (second, ids["owner@example.com"], tokens[1]))
         statuses = run_parallel([
-            lambda: owner.post(f"/settings/team/{ids['second.owner@example.com']}/remove",
-                               {"csrf_token": tokens[0]}).status,
-            lambda: second.post(f"/settings/team/{ids['owner@example.com']}/remove",
-                                {"csrf_token": tokens[1]}).status,
-        ])
+            lambda c=c, target=target, token=token: c.post(
+                f"/settings/team/{target}/remove", {"csrf_token": token}).status
+            for c, target, token in pairs])
         owners = server.scalar("SELECT count(*) FROM membership WHERE organization_id = %s "
                                "AND role = 'owner' AND removed_at IS NULL", org)
         assert owners == 1, statuses

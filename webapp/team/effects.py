@@ -1,8 +1,8 @@
 """What an admin's actions on a member do: resetting two-factor (verified), removal."""
 
 from flask import url_for
-from peewee import fn
 from flask_babel import gettext
+from peewee import fn
 
 from .. import audit
 from ..auth.session import close_verifications

@@ -76,7 +76,10 @@ def create(organization_id, inviter, email: str, role: str, now) -> tuple[object
             organization=organization_id, email=email, role=role, invited_by=inviter,
             sends=1, last_sent_at=now, created_at=now,
             expires_at=now + dt.timedelta(seconds=_seconds()))
-        token = None if account_exists(email) else _link(invitation, now)
+        token = _link(invitation, now)
+        if account_exists(email):
+            # The same work either way (no timing tell); this token is never sent.
+            token = None
         audit.record("invitation.sent", organization=organization_id, actor=inviter,
                      invitation=invitation.id, email=ch.mask_email(email), role=role)
     return invitation, token
@@ -96,7 +99,9 @@ def resend(invitation, inviter, now) -> tuple[object, str | None]:
         if updated != 1:
             raise LookupError(invitation.id)
         invitation = Invitation.get_by_id(invitation.id)
-        token = None if account_exists(invitation.email) else _link(invitation, now)
+        token = _link(invitation, now)
+        if account_exists(invitation.email):
+            token = None  # as in create(): never sent
         audit.record("invitation.resent", organization=invitation.organization_id,
                      actor=inviter, invitation=invitation.id,
                      email=ch.mask_email(invitation.email), role=invitation.role,

@@ -10,8 +10,8 @@ from ..db import atomic_write
 from ..forms import EmptyForm
 from ..models import Invitation, Membership, User, UserSession, utcnow
 from ..security import N_, backup_codes
-from ..throttle import Throttled, reserve
 from ..security import channels as ch
+from ..throttle import Throttled, reserve
 from ..verify.responses import (
     begin_change,
     message_modal,
