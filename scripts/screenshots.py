@@ -1,5 +1,6 @@
 """Screenshots for the README: My Profile, the verify modal, the code email, the authenticator
-setup and the backup codes, on a desktop and at 360 px phone width.
+setup and the backup codes, the invite dialog and "Join <organisation>", on a desktop and at
+360 px phone width.
 
 Runs the app on a throwaway SQLite database with the demo team, drives Debian's chromium
 through Playwright and writes docs/screenshots/*.png.  Usage: `make screenshots`.
@@ -135,6 +136,45 @@ def run(browser, app, server, size: str, email: str):
     context.close()
 
 
+def last_join_path(app, to: str) -> str:
+    with app.app_context(), db.connection_context():
+        msg = (OutboxMessage.select()
+               .where((OutboxMessage.to == to) & (OutboxMessage.kind == "email"))
+               .order_by(OutboxMessage.id.desc()).first())
+    return re.search(r"/join/[\w-]+", msg.body).group(0)
+
+
+def run_team(browser, app, server, size: str):
+    """Settings > Team as an owner: the invite dialog, the pending list, "Join <organisation>"."""
+    context = browser.new_context(base_url=f"http://127.0.0.1:{server.server_port}",
+                                  viewport=SIZES[size], reduced_motion="reduce",
+                                  color_scheme="light", is_mobile=size == "phone")
+    page = context.new_page()
+    sign_in(page, app, "owner@example.com")
+    page.goto("/settings/team")
+    page.click("[data-action=invite]")
+    page.wait_for_selector("#modal dialog[open] #invite")
+    invitee = f"nina.{size}@example.com"
+    page.fill("#email", invitee)
+    page.select_option("#role", "admin")
+    shoot(page, "invite", size)
+    page.click("[data-action=send-invitation]")
+    page.wait_for_selector("#modal dialog", state="detached")
+    page.wait_for_selector(f"[data-invitation][data-email='{invitee}']")
+    page.locator("#invitations").scroll_into_view_if_needed()
+    shoot(page, "invitations", size)
+    context.close()
+    # The invitee's side, in a browser of their own.
+    context = browser.new_context(base_url=f"http://127.0.0.1:{server.server_port}",
+                                  viewport=SIZES[size], reduced_motion="reduce",
+                                  color_scheme="light", is_mobile=size == "phone")
+    page = context.new_page()
+    page.goto(last_join_path(app, invitee))
+    page.fill("#name", "Nina New")
+    shoot(page, "join", size)
+    context.close()
+
+
 def main() -> int:
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     OUT.mkdir(parents=True, exist_ok=True)
@@ -143,6 +183,8 @@ def main() -> int:
         browser = p.chromium.launch(executable_path=chromium, headless=True,
                                     args=["--no-sandbox", "--disable-gpu"])
         try:
+            run_team(browser, app, server, "desktop")
+            run_team(browser, app, server, "phone")
             # A different account per size: each sets up its own authenticator app.
             run(browser, app, server, "desktop", "member@example.com")
             run(browser, app, server, "phone", "owner@example.com")

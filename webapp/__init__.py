@@ -54,6 +54,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .dev import bp as dev_bp
     from .recovery import bp as recovery_bp
     from .team import bp as team_bp
+    from .team.join import bp as join_bp
     from .twofactor import bp as twofactor_bp
     from .verify import purposes
 
@@ -63,6 +64,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(activity_bp)
     app.register_blueprint(dev_bp)
     app.register_blueprint(team_bp)
+    app.register_blueprint(join_bp)
     app.register_blueprint(twofactor_bp)
     app.register_blueprint(recovery_bp)
     # Every step-up purpose, declared in one table (webapp/verify/purposes.py).

@@ -24,7 +24,8 @@ def record(event: str, *, subject=None, actor=None, outcome: str = "ok", channel
             actor = real_user()
     if organization is None and subject is not None:
         # The subject's organisation as a subquery of the INSERT: one round trip, not two.
-        organization = Membership.first_of(subject, Membership.organization)
+        organization = Membership.first_of(subject, Membership.organization,
+                                           include_removed=True)
     metrics.count_event(event, outcome, channel)
     # One log line per event, no details (they may name an address): the JSON log carries
     # the request id and the signed-in user next to it.

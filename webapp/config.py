@@ -98,6 +98,8 @@ DEFAULTS = {
     # The site's address for links in emails, like https://crm.example.com. Set it in
     # production: otherwise links take the request's Host header, which the sender chooses.
     "PUBLIC_URL": "",
+    # Team invitations (and their resends) per organisation, on top of the link limits.
+    "INVITATIONS_PER_ORGANIZATION": "50 per day",
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     # Absolute and idle session limits (ASVS / NIST AAL2: 12 h, 30 min).

@@ -101,22 +101,38 @@ class Membership(BaseModel):
     can_edit_team_profiles = BooleanField(default=False)
     can_edit_own_profile = BooleanField(default=True)
     created_at = DateTimeField(default=utcnow)
+    # 0012: "Remove from team" keeps the row (history) and ends its rights.
+    removed_at = DateTimeField(null=True)
 
     class Meta:
         indexes = ((("user", "organization"), True), (("organization", "id"), False))
 
     @classmethod
-    def first_of(cls, user, *fields):
-        """A query for a person's membership: their first organisation (one row at most)."""
-        return cls.select(*fields).where(cls.user == user).order_by(cls.id).limit(1)
+    def first_of(cls, user, *fields, include_removed: bool = False):
+        """A query for a person's membership: their first organisation (one row at most).
+
+        A removed membership grants nothing, so it is left out unless asked for (the audit
+        still files a removed person's events under their organisation).
+        """
+        query = cls.select(*fields).where(cls.user == user)
+        if not include_removed:
+            query = query.where(cls.removed_at.is_null())
+        return query.order_by(cls.id).limit(1)
 
     @classmethod
     def seat_in(cls, organization_id, user_id):
-        """A person's membership in an organisation, with the user, in one query (or None)."""
+        """A person's live membership in an organisation, with the user, in one query (or None)."""
         return (cls.select(cls, User)
                 .join(User, on=(cls.user == User.id))
-                .where((cls.organization == organization_id) & (cls.user == user_id))
+                .where((cls.organization == organization_id) & (cls.user == user_id)
+                       & cls.removed_at.is_null())
                 .first())
+
+    @classmethod
+    def removed_everywhere(cls, user_id) -> bool:
+        """The person was removed from their team and belongs to no other: no sign-in."""
+        rows = list(cls.select(cls.removed_at).where(cls.user == user_id))
+        return bool(rows) and all(r.removed_at is not None for r in rows)
 
 
 class UserSession(BaseModel):
@@ -363,6 +379,37 @@ class Link(BaseModel):
         return json.loads(self.payload or "{}")
 
 
+class Invitation(BaseModel):
+    """An invitation to join an organisation, sent by email as a single-use signed link.
+
+    Pending while neither accepted nor revoked; each (re)send bumps `sends`, and only the
+    link of the latest send is honoured (the link carries the number it was sent with).
+    """
+
+    organization = ForeignKeyField(Organization, backref="invitations", on_delete="CASCADE")
+    email = CharField(max_length=254)
+    role = CharField(max_length=16, default="member")
+    invited_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    sends = IntegerField(default=1)
+    last_sent_at = DateTimeField(default=utcnow)
+    expires_at = DateTimeField()
+    accepted_at = DateTimeField(null=True)
+    revoked_at = DateTimeField(null=True)
+    user = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="invitation")
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("organization", "email"), False),)
+
+    @classmethod
+    def open_in(cls, organization_id):
+        """Invitations of an organisation neither accepted nor revoked (expired ones too)."""
+        return (cls.select()
+                .where((cls.organization == organization_id)
+                       & cls.accepted_at.is_null() & cls.revoked_at.is_null())
+                .order_by(cls.id))
+
+
 class OutboxMessage(BaseModel):
     """Mail and SMS captured by the outbox backends (development and tests)."""
 
@@ -412,4 +459,5 @@ MODELS = [
     OutboxMessage,
     Delivery,
     Link,
+    Invitation,
 ]

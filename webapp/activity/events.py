@@ -45,7 +45,15 @@ NAMES = {
     "backup_codes.removed": N_("Backup codes removed"),
     "link.issued": N_("Emailed link sent"),
     "link.used": N_("Emailed link used"),
+    "invitation.sent": N_("Invitation sent"),
+    "invitation.resent": N_("Invitation sent again"),
+    "invitation.revoked": N_("Invitation revoked"),
+    "invitation.refused": N_("Invitation link refused"),
+    "member.joined": N_("Joined the team"),
+    "member.removed": N_("Removed from the team"),
 }
+
+ROLES = {"owner": N_("Owner"), "admin": N_("Admin"), "member": N_("Member")}
 
 PURPOSES = {
     "login": N_("sign-in"), "change_phone": N_("phone change"), "change_email": N_("email change"),
@@ -62,6 +70,7 @@ LINK_PURPOSES = {
 ACTIONS = {
     "login_as": N_("Login as"), "view_team": N_("Team list"), "view_member": N_("Member page"),
     "edit_member": N_("Member change"),
+    "remove_member": N_("Remove from team"), "invite": N_("Invitation"),
 }
 
 
@@ -100,6 +109,8 @@ def describe(e) -> str:
         return text + (gettext(", verified by %(method)s", method=by) if by else "")
     if e.event in ("login.succeeded",) and by:
         return gettext("Verified by %(method)s", method=by)
+    if e.event == "login.failed" and d.get("step") == "removed":
+        return gettext("Removed from the team")
     if e.event == "login.failed":
         return (gettext("Wrong password") if d.get("step") == "password"
                 else gettext("Wrong code (%(method)s)", method=by) if by else gettext("Wrong code"))
@@ -125,6 +136,17 @@ def describe(e) -> str:
         return gettext("Reset with an emailed link")
     if e.event in ("link.issued", "link.used") and d.get("purpose"):
         return _words(LINK_PURPOSES, d["purpose"])
+    if e.event.startswith("invitation.") and d.get("email"):
+        if e.event == "invitation.refused":
+            return gettext("Link for %(email)s: %(reason)s", email=d["email"],
+                           reason=str(d.get("reason", "")).replace("_", " "))
+        return gettext("%(email)s as %(role)s", email=d["email"],
+                       role=_words(ROLES, d.get("role")))
+    if e.event in ("member.joined", "member.removed") and d.get("role"):
+        text = gettext("As %(role)s", role=_words(ROLES, d["role"]))
+        if e.event == "member.removed" and "sessions_revoked" in d:
+            text += gettext(", %(count)s devices signed out", count=d["sessions_revoked"])
+        return text
     if e.event == "sessions.revoked" and "count" in d:
         return gettext("%(count)s devices signed out", count=d["count"])
     return ""

@@ -174,7 +174,7 @@ def export():
         buffer = io.StringIO()
         writer = csv.writer(buffer, quoting=csv.QUOTE_ALL)
         writer.writerow(["time_utc", "event", "actor", "subject", "channel", "outcome", "ip",
-                         "user_agent"])
+                         "user_agent", "details"])
         yield buffer.getvalue()
         if filters.errors:
             return
@@ -192,7 +192,7 @@ def export():
                     e.created_at.isoformat(timespec="seconds") + "Z", e.event,
                     e.actor.email if e.actor_id and e.actor else "",
                     e.subject.email if e.subject_id and e.subject else "",
-                    e.channel, e.outcome, e.ip, e.user_agent)])
+                    e.channel, e.outcome, e.ip, e.user_agent, event_table.describe(e))])
             yield buffer.getvalue()
             before = chunk[-1].id
 

@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 
 from ..audit import record
 from ..extensions import client_ip
-from ..models import Challenge, User, utcnow
+from ..models import Challenge, Membership, User, utcnow
 from ..security import N_, passwords, stepup
 from ..security.stepup import NoChannel
 from ..throttle import reserve
@@ -19,6 +19,9 @@ from .forms import LoginForm
 from .session import end_session, pending_login, signed_out_reason
 
 GENERIC_ERROR = N_("Incorrect email or password.")
+# Told only after the right password: it reveals nothing to someone who doesn't know it.
+REMOVED = N_("You were removed from your team, so you can no longer sign in. If this is a "
+             "mistake, ask your team's owner to invite you again.")
 
 
 def _reserve_password_check(email: str):
@@ -66,6 +69,10 @@ def login():
         form.password.errors = [gettext(GENERIC_ERROR)]
         return render_template("auth/login.html", form=form, next=next_url), 422
     reservation.give_back()  # only wrong passwords count
+    if Membership.removed_everywhere(user.id):
+        record("login.failed", subject=user, actor=user, outcome="denied", step="removed")
+        form.password.errors = [gettext(REMOVED)]
+        return render_template("auth/login.html", form=form, next=next_url), 403
     try:
         challenge = engine.start(user, user, "login", {})
     except NoChannel:  # pragma: no cover - login always offers the account's email

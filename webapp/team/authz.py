@@ -70,3 +70,35 @@ def status(decision, actor, target) -> int:
     if not same_org(actor, target):
         return NOT_FOUND
     return OK if decision(actor, target) else FORBIDDEN
+
+
+def may_invite(actor) -> bool:
+    """Invitations: owners, and admins who can edit team profiles."""
+    return actor is not None and (actor.role == "owner" or (
+        actor.role == "admin" and bool(actor.can_edit_team_profiles)))
+
+
+def roles_to_invite(actor) -> tuple[str, ...]:
+    """The roles the actor may give an invitee: admins never invite owners."""
+    if not may_invite(actor):
+        return ()
+    return ("owner", "admin", "member") if actor.role == "owner" else ("admin", "member")
+
+
+def may_handle_invitation(actor, role: str) -> bool:
+    """Resend or revoke a pending invitation: whoever could have sent one for that role."""
+    return role in roles_to_invite(actor)
+
+
+def may_remove(actor, target) -> bool:
+    """"Remove from team": owners remove anyone but themselves; admins who can edit team
+    profiles remove members only.
+
+    The last owner is protected where the removal is written (it counts the owners left).
+    """
+    if not same_org(actor, target) or is_self(actor, target):
+        return False
+    if actor.role == "owner":
+        return True
+    return (actor.role == "admin" and bool(actor.can_edit_team_profiles)
+            and target.role == "member")

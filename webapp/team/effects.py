@@ -1,10 +1,13 @@
-"""Effects of the verifications an admin passes for a member (resetting two-factor)."""
+"""What an admin's actions on a member do: resetting two-factor (verified), removal."""
 
 from flask import url_for
 from flask_babel import gettext
+from peewee import fn
 
 from .. import audit
-from ..models import Membership, User, UserSession
+from ..auth.session import close_verifications
+from ..db import atomic_write, is_sqlite
+from ..models import Membership, Organization, User, UserSession
 from ..security import N_, stepup
 from ..twofactor.effects import remove_factor
 from ..verify.responses import finish_in_page
@@ -41,3 +44,49 @@ def after_reset_member_2fa(v: stepup.Verified):
                                   name=member.display_name),
                           refresh="memberChanged",
                           back=url_for("team.member", user_id=member.id))
+
+
+# --- "Remove from team" --------------------------------------------------------------------
+
+
+class LastOwner(Exception):
+    """The removal would leave the organisation without an owner."""
+
+
+def remove_member(target, admin, now) -> int:
+    """End a membership now: its rights, the person's sessions and waiting sign-ins.
+
+    The row stays (with `removed_at`) so the person's history stays in the team's Activity.
+    One conditional UPDATE, which also counts the owners left: two owners removing each other
+    at once leave one. On PostgreSQL the organisation row is locked first, so the count is
+    read after any removal racing this one has committed; SQLite serialises writers.
+    Returns the number of sessions signed out.
+
+    :raise LastOwner: the target is the organisation's last owner.
+    :raise LookupError: the membership was already removed.
+    """
+    others = Membership.alias()
+    owners_left = (others.select(fn.COUNT(others.id))
+                   .where((others.organization == target.organization_id)
+                          & (others.role == "owner") & others.removed_at.is_null()
+                          & (others.id != target.id)))
+    with atomic_write():
+        if not is_sqlite():
+            (Organization.select(Organization.id)
+             .where(Organization.id == target.organization_id)
+             .for_update()
+             .execute())
+        updated = (Membership.update(removed_at=now)
+                   .where((Membership.id == target.id) & Membership.removed_at.is_null()
+                          & ((Membership.role != "owner") | (owners_left >= 1)))
+                   .execute())
+        if updated != 1:
+            if Membership.get_by_id(target.id).removed_at is not None:
+                raise LookupError(target.id)
+            raise LastOwner()
+        member = target.user
+        signed_out = UserSession.revoke_all(member.id, now, reason="removed")
+        close_verifications(member, now, sign_ins=True)
+        audit.record("member.removed", subject=member, actor=admin, role=target.role,
+                     sessions_revoked=signed_out)
+    return signed_out

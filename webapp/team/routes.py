@@ -4,13 +4,14 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_babel import gettext
 from flask_login import current_user, login_required
 
-from .. import audit, ids
+from .. import audit, ids, links
 from ..auth.session import impersonate, leave_impersonation
 from ..db import atomic_write
 from ..forms import EmptyForm
-from ..models import Membership, User, UserSession, utcnow
+from ..models import Invitation, Membership, User, UserSession, utcnow
 from ..security import N_, backup_codes
 from ..security import channels as ch
+from ..throttle import Throttled, reserve
 from ..verify.responses import (
     begin_change,
     message_modal,
@@ -19,17 +20,21 @@ from ..verify.responses import (
     with_section,
 )
 from ..web import (
+    card_or_fragment,
+    client_info,
     done,
+    fragment,
     is_htmx,
     is_impersonating,
+    notify,
     own_seat,
     page_or_fragment,
     refuse_while_impersonating,
     tell,
     trigger,
 )
-from . import authz, bp
-from .forms import AccessForm, MemberForm
+from . import authz, bp, effects, invitations
+from .forms import AccessForm, InviteForm, MemberForm
 
 PAGE_SIZE = 50
 SEARCH_MAX = 100
@@ -112,7 +117,8 @@ def team_page(actor, q: str, after: int | None):
     """
     query = (Membership.select(Membership, User)
              .join(User, on=(Membership.user == User.id))
-             .where(Membership.organization == actor.organization_id)
+             .where((Membership.organization == actor.organization_id)
+                    & Membership.removed_at.is_null())
              .order_by(Membership.id)
              .limit(PAGE_SIZE + 1))
     if q:
@@ -137,7 +143,8 @@ def index():
     rows, next_after = team_page(actor, q, after)
     return page_or_fragment("team/index.html", "partials/team/rows.html",
                             rows=rows, q=q, next_after=next_after, mask_phone=ch.mask_phone,
-                            searched=bool(q), first_page=after is None)
+                            searched=bool(q), first_page=after is None,
+                            **_invitations_context(actor))
 
 
 # --- a member's page ------------------------------------------------------------------------
@@ -159,6 +166,7 @@ def _context(actor, target, **kw):
         "can_edit": authz.may_edit(actor, target),
         "can_impersonate": authz.may_impersonate(actor, target),
         "can_manage": authz.may_manage_access(actor, target),
+        "can_remove": authz.may_remove(actor, target),
         "backup_left": backup_codes.unused(member),
         "mask_phone": ch.mask_phone,
     }
@@ -377,3 +385,240 @@ def exit_impersonation():
         response.headers["HX-Redirect"] = url_for("auth.login")
         return response
     return redirect(url_for("auth.login"), 303)
+
+
+# --- "Remove from team" ------------------------------------------------------------------------
+
+
+def _remove_context(actor, target):
+    return {"member": target.user, "seat": target,
+            "organization": actor.organization.name, "form": EmptyForm()}
+
+
+@bp.get("/settings/team/<int:user_id>/remove")
+def confirm_remove(user_id):
+    """"Remove from team?": the modal for htmx, a page of its own otherwise.
+
+    :raise 404: not in the actor's organisation.
+    :raise 403: no permission to remove this person.
+    """
+    actor, target = guard(authz.may_remove, user_id, "remove_member")
+    if is_htmx():
+        return fragment("partials/team/remove_modal.html", **_remove_context(actor, target))
+    return card_or_fragment("partials/team/remove.html", page_title=gettext("Remove from team"),
+                            labelled_by="remove-title", **_remove_context(actor, target))
+
+
+@bp.post("/settings/team/<int:user_id>/remove")
+def remove(user_id):
+    """End the membership: the person is signed out everywhere and can no longer sign in.
+
+    :raise 404: not in the actor's organisation (or already removed).
+    :raise 403: no permission to remove this person.
+    :raise 409: the organisation's last owner.
+    """
+    actor, target = guard(authz.may_remove, user_id, "remove_member")
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        abort(400, description=gettext("Reload the page and try again."))
+    member = target.user
+    try:
+        effects.remove_member(target, current_user._get_current_object(), utcnow())
+    except effects.LastOwner:
+        abort(409, description=gettext("%(name)s is the last owner of this team and can't be "
+                                       "removed. Make someone else an owner first.",
+                                       name=member.display_name))
+    except LookupError:
+        abort(404)
+    notify(member, gettext("You were removed from %(organization)s on Aesthetix CRM",
+                           organization=actor.organization.name),
+           "team/email/removed.txt", organization=actor.organization.name)
+    return done(gettext("%(name)s was removed from the team and signed out everywhere.",
+                        name=member.display_name), "team.index")
+
+
+# --- invitations --------------------------------------------------------------------------------
+
+
+def guard_invite():
+    """:raise 403: impersonating, or neither an owner nor an admin who edits team profiles."""
+    refuse_while_impersonating("team_pages")
+    actor = seat_of(current_user.id)
+    if not authz.may_invite(actor):
+        _deny(actor, None, "invite", authz.FORBIDDEN)
+    return actor
+
+
+def _invite_form(actor, **kw):
+    return InviteForm(authz.roles_to_invite(actor), **kw)
+
+
+def _invite_answer(actor, form, status=200):
+    """The invite form: the modal's content for htmx, a page of its own otherwise."""
+    context = {"invite_form": form, "organization": actor.organization.name,
+               "days": current_app.config["LINK_INVITATION_SECONDS"] // 86400,
+               "in_modal": is_htmx()}
+    if is_htmx():
+        template = ("partials/team/invite_modal.html" if status == 200
+                    else "partials/team/invite.html")
+        return fragment(template, status, **context)
+    return card_or_fragment("partials/team/invite.html", status,
+                            page_title=gettext("Invite someone"),
+                            labelled_by="invite-title", **context)
+
+
+def _invitations_context(actor):
+    return {"invitations": invitations.pending(actor.organization_id), "now": utcnow(),
+            "may_handle": lambda inv: authz.may_handle_invitation(actor, inv.role),
+            "may_invite": authz.may_invite(actor)}
+
+
+@bp.get("/settings/team/invite")
+def invite_form():
+    """"Invite someone": email and role (admins can't invite owners).
+
+    :raise 403: not allowed to invite.
+    """
+    actor = guard_invite()
+    return _invite_answer(actor, _invite_form(actor, formdata=None))
+
+
+def _send_invitation(invitation, token, organization: str, inviter) -> None:
+    """The invitation email: the link, or (for an address that has an account) why none."""
+    if token:
+        template = "team/email/invitation.txt"
+        subject = gettext("%(name)s invited you to join %(organization)s on Aesthetix CRM",
+                          name=inviter.display_name, organization=organization)
+    else:
+        template = "team/email/invitation_address_in_use.txt"
+        subject = gettext("An invitation to %(organization)s on Aesthetix CRM",
+                          organization=organization)
+    url = url_for("join.show", token=token, _external=True) if token else None
+    notify(None, subject, template, to=invitation.email, url=url, organization=organization,
+           inviter=inviter, invitation=invitation,
+           days=current_app.config["LINK_INVITATION_SECONDS"] // 86400)
+
+
+def _claim_invitation_send(actor, email: str):
+    """Slots of the link limits (address, IP) and the organisation's daily invitations.
+
+    :raise Throttled: a limit is used up; nothing is sent.
+    """
+    ip, _ = client_info()
+    reservation = links.claim_send(email, ip)
+    try:
+        reserve((current_app.config["INVITATIONS_PER_ORGANIZATION"], "invitations",
+                 f"org:{actor.organization_id}"))
+    except Throttled:
+        reservation.give_back()
+        raise
+    return reservation
+
+
+def _throttled_text(exc) -> str:
+    return gettext("Too many invitations were sent. Try again in %(minutes)s minute(s). "
+                   "Nothing was sent.", minutes=max(1, (exc.retry_after + 59) // 60))
+
+
+@bp.post("/settings/team")
+def invite():
+    """Invite someone by email; the same answer whether or not the address has an account.
+
+    :raise 403: not allowed to invite (or to give that role).
+    :raise 429: a sending limit is used up (the form says when to try again).
+    """
+    actor = guard_invite()
+    form = _invite_form(actor)
+    if not form.validate_on_submit():
+        return _invite_answer(actor, form, 422)
+    email, role = form.email.normalised, form.role.data
+    now = utcnow()
+    if invitations.in_team(actor.organization_id, email):
+        # Already on the Team page: saying so tells the inviter nothing new.
+        form.email.errors = [gettext("%(email)s is already in your team.", email=email)]
+        return _invite_answer(actor, form, 422)
+    if invitations.open_for(actor.organization_id, email, now):
+        form.email.errors = [gettext("%(email)s already has a pending invitation: use Resend "
+                                     "below.", email=email)]
+        return _invite_answer(actor, form, 422)
+    try:
+        _claim_invitation_send(actor, email)
+    except Throttled as exc:
+        form.email.errors = [_throttled_text(exc)]
+        response = _invite_answer(actor, form, 429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    inviter = current_user._get_current_object()
+    # An address in use (in another organisation, or a removed member's) is answered and
+    # listed like any other; only its owner learns, by email, why no link came.
+    invitation, token = invitations.create(actor.organization_id, inviter, email, role, now)
+    _send_invitation(invitation, token, actor.organization.name, inviter)
+    return _invitations_done(actor, gettext("Invitation sent to %(email)s.", email=email))
+
+
+def _invitations_done(actor, message: str):
+    """After an invitation action: back to the Team page, or (htmx) close the modal, toast
+    and the pending list again."""
+    if not is_htmx():
+        flash(message, "success")
+        return redirect(url_for("team.index"), 303)
+    response = fragment("partials/team/invitations.html", oob=True,
+                        **_invitations_context(actor))
+    return trigger(response, closeModal=True, toast={"message": message, "level": "success"})
+
+
+def invitation_target(invitation_id: int, action: str):
+    """(actor's seat, the invitation) when the actor may resend or revoke it.
+
+    :raise 404: no such open invitation in the actor's organisation.
+    :raise 403: not allowed (an admin and an owner's invitation).
+    """
+    actor = guard_invite()
+    invitation = Invitation.get_or_none((Invitation.id == invitation_id)
+                                        & (Invitation.organization == actor.organization_id)
+                                        & Invitation.accepted_at.is_null()
+                                        & Invitation.revoked_at.is_null())
+    if invitation is None:
+        abort(404)
+    if not authz.may_handle_invitation(actor, invitation.role):
+        _deny(actor, None, action, authz.FORBIDDEN)
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        abort(400, description=gettext("Reload the page and try again."))
+    return actor, invitation
+
+
+@bp.post("/settings/team/invitations/<int:invitation_id>/resend")
+def resend_invitation(invitation_id):
+    """Send a new link, valid the full time again; the earlier links stop working.
+
+    :raise 404: no such open invitation in the actor's organisation.
+    :raise 403: not allowed to handle this invitation.
+    :raise 429: a sending limit is used up.
+    """
+    actor, invitation = invitation_target(invitation_id, "invite")
+    _claim_invitation_send(actor, invitation.email)  # Throttled: the usual 429 answer
+    inviter = current_user._get_current_object()
+    try:
+        invitation, token = invitations.resend(invitation, inviter, utcnow())
+    except LookupError:
+        abort(404)
+    _send_invitation(invitation, token, actor.organization.name, inviter)
+    return _invitations_done(actor, gettext("Invitation sent again to %(email)s. Earlier links "
+                                            "no longer work.", email=invitation.email))
+
+
+@bp.post("/settings/team/invitations/<int:invitation_id>/revoke")
+def revoke_invitation(invitation_id):
+    """Revoke a pending invitation: its link stops working.
+
+    :raise 404: no such open invitation in the actor's organisation.
+    :raise 403: not allowed to handle this invitation.
+    """
+    actor, invitation = invitation_target(invitation_id, "invite")
+    try:
+        invitations.revoke(invitation, current_user._get_current_object(), utcnow())
+    except LookupError:
+        abort(404)
+    return _invitations_done(actor, gettext("Invitation to %(email)s revoked.",
+                                            email=invitation.email))

@@ -39,6 +39,10 @@ def may_still_change(c: Challenge, subject: User) -> None:
 
 
 def apply_login(c: Challenge, subject: User, now) -> dict:
+    # Removed from the team between the password and the code: no session.
+    if Membership.removed_everywhere(subject.id):
+        raise stepup.Conflict(N_("You were removed from your team, so you can no longer "
+                                 "sign in."))
     # The sign-in email code proves the address it was sent to, and only while that is
     # still the account's address.
     if c.channel == "email":
