@@ -80,6 +80,12 @@ def notices(admin: User) -> list[tuple[str, dict]]:
         ("email/password_reset_done.txt", {"secure_url": SECURE, "secure_days": 7}),
         ("email/password_reset.txt", {"url": "https://crm.example/password/reset/tok_x",
                                       "minutes": 30}),
+        ("team/email/invitation.txt", {"url": "https://crm.example/join/tok_y",
+                                       "organization": "Aesthetix Demo", "inviter": admin,
+                                       "days": 7}),
+        ("team/email/invitation_address_in_use.txt", {"organization": "Aesthetix Demo",
+                                                      "inviter": admin}),
+        ("team/email/removed.txt", {"organization": "Aesthetix Demo"}),
     ]
 
 
@@ -134,9 +140,13 @@ def test_each_notice_carries_the_same_facts_in_both_parts(app):
         text, html = row.body, row.html
         assert html and html.lstrip().lower().startswith("<!doctype html>"), template
         facts = TIME_RE.findall(text)
-        if "url" in context:  # the reset link email: the link and its lifetime, no time
-            facts += [context["url"], f"{context['minutes']} minutes"]
-        else:
+        if "url" in context:  # a link email (reset, invitation): the link, no time
+            facts.append(context["url"])
+            if context.get("minutes"):
+                facts.append(f"{context['minutes']} minutes")
+        if "inviter" in context:
+            facts += [context["inviter"].display_name, context["organization"]]
+        if "url" not in context and "inviter" not in context:
             assert facts, f"{template}: no time in the notice"
         facts += [v for v in (context.get("new"), context.get("old")) if v]
         if "203.0.113.9" in text:
@@ -145,7 +155,7 @@ def test_each_notice_carries_the_same_facts_in_both_parts(app):
             facts.append(admin.display_name)
         if "left" in context:
             facts.append(str(context["left"]))
-        if not template.endswith("address_in_use.txt"):
+        if not template.endswith(("address_in_use.txt", "invitation.txt")):
             facts.append("Mia")  # the greeting names the member
         assert_same_facts(text, html, facts)
         # No "Not you? Secure your account" link unless one is given.

@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 from .. import audit, ids, links
 from ..auth.session import impersonate, leave_impersonation
 from ..db import atomic_write
+from ..delivery import DeliveryError, send_email
 from ..forms import EmptyForm
 from ..models import Invitation, Membership, User, UserSession, utcnow
 from ..security import N_, backup_codes
@@ -24,11 +25,13 @@ from ..web import (
     client_info,
     done,
     fragment,
+    html_template,
     is_htmx,
     is_impersonating,
     notify,
     own_seat,
     page_or_fragment,
+    public_url,
     refuse_while_impersonating,
     tell,
     trigger,
@@ -493,10 +496,17 @@ def _send_invitation(invitation, token, organization: str, inviter) -> None:
         template = "team/email/invitation_address_in_use.txt"
         subject = gettext("An invitation to %(organization)s on Aesthetix CRM",
                           organization=organization)
-    url = url_for("join.show", token=token, _external=True) if token else None
-    notify(None, subject, template, to=invitation.email, url=url, organization=organization,
-           inviter=inviter, invitation=invitation,
-           days=current_app.config["LINK_INVITATION_SECONDS"] // 86400)
+    # The link is a secret, like a code: sent now, never kept in the delivery table; its
+    # address from PUBLIC_URL, not from the request's Host header.
+    url = public_url("join.show", token=token) if token else None
+    data = dict(url=url, organization=organization, inviter=inviter, invitation=invitation,
+                days=current_app.config["LINK_INVITATION_SECONDS"] // 86400)
+    try:
+        send_email(current_app.config, invitation.email, subject,
+                   render_template(template, **data),
+                   render_template(html_template(template), **data))
+    except DeliveryError:  # the answer stays the same; Resend tries again
+        current_app.logger.warning("invitation email not delivered")
 
 
 def _claim_invitation_send(actor, email: str):
