@@ -1,6 +1,6 @@
 """Screenshots for the README: My Profile, the verify modal, the code email, the authenticator
-setup and the backup codes, the invite dialog and "Join <organisation>", on a desktop and at
-360 px phone width.
+setup and the backup codes, the invite dialog and "Join <organisation>", "Forgot password?"
+and "Secure your account", on a desktop and at 360 px phone width.
 
 Runs the app on a throwaway SQLite database with the demo team, drives Debian's chromium
 through Playwright and writes docs/screenshots/*.png.  Usage: `make screenshots`.
@@ -133,6 +133,37 @@ def run(browser, app, server, size: str, email: str):
     page.click("[data-action=totp-next]")
     page.wait_for_selector("#backup-codes li")
     shoot(page, "backup-codes", size, full=True)
+    context.close()
+    recovery(browser, app, server, size, email)
+
+
+def last_link(app, to: str, kind: str) -> str:
+    """The path of the newest emailed link of that kind ("password/reset", "secure")."""
+    with app.app_context(), db.connection_context():
+        for msg in (OutboxMessage.select()
+                    .where((OutboxMessage.to == to) & (OutboxMessage.kind == "email"))
+                    .order_by(OutboxMessage.id.desc())):
+            match = re.search(rf"https?://[^/\s]+(/{kind}/[A-Za-z0-9_-]+)", msg.body)
+            if match:
+                return match.group(1)
+    raise SystemExit(f"no {kind} link to {to}")
+
+
+def recovery(browser, app, server, size: str, email: str):
+    """"Forgot password?" and the "Secure your account" page the authenticator notice links
+    to, in a browser that is not signed in."""
+    context = browser.new_context(base_url=f"http://127.0.0.1:{server.server_port}",
+                                  viewport=SIZES[size], reduced_motion="reduce",
+                                  color_scheme="light", is_mobile=size == "phone")
+    page = context.new_page()
+    page.goto("/login")
+    page.click("[data-action=forgot-password]")
+    page.wait_for_selector("#forgot")
+    page.fill("#email", email)
+    shoot(page, "forgot-password", size)
+    page.goto(last_link(app, email, "secure"))
+    page.wait_for_selector("[data-action=secure-account]")
+    shoot(page, "secure-account", size, full=True)
     context.close()
 
 

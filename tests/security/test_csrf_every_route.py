@@ -13,7 +13,7 @@ from conftest import HTMX, PASSWORD, csrf, last_code, signin, user
 from peewee import Table
 
 from security.helpers import cid_from, password_step
-from webapp import create_app
+from webapp import create_app, links
 from webapp.extensions import db
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -36,7 +36,7 @@ def state_changing_routes() -> list[tuple[str, str]]:
 
 def who_for(rule: str) -> str:
     """Who a route is for: the state it is exercised in."""
-    if rule.startswith("/login"):
+    if rule.startswith(("/login", "/password/", "/secure/")):
         return "signed_out"
     if rule.startswith("/impersonation/"):
         return "impersonating"
@@ -69,7 +69,7 @@ def signed_in(app):
         if who == "signed_out":
             r = password_step(client)  # half-way through a sign-in: /login/cancel has a target
             assert r.status_code == 303
-            return client, {}
+            return client, emailed_links(app)
         signin(client, "owner@example.com" if who in ("owner", "impersonating")
                else "member@example.com")
         if plain:
@@ -95,6 +95,15 @@ def signed_in(app):
     return make
 
 
+def emailed_links(app) -> dict:
+    """A live reset link and a live Secure-your-account link of the member (their tokens)."""
+    with app.app_context(), db.connection_context():
+        member = user("member@example.com")
+        return {"reset_token": links.issue(links.RESET_PASSWORD, user=member),
+                "secure_token": links.issue(links.SECURE_ACCOUNT, user=member,
+                                            data={"kind": "sign_in"})}
+
+
 def form_for(seeded: dict) -> dict:
     """One form that every route finds its fields in (each ignores the others)."""
     return {"email": "member@example.com", "password": PASSWORD, "name": "Mia Member",
@@ -115,6 +124,8 @@ def test_every_state_changing_route_refuses_a_missing_or_foreign_csrf_token(
     other, _ = signed_in("owner" if who in ("owner", "impersonating") else "member", plain=True)
     foreign = csrf(other, "/settings/profile")
     rule_obj = next(r for r in app.url_map.iter_rules() if r.rule == rule)
+    if "reset_token" in seeded:  # the emailed-link pages: each its own kind of link
+        seeded["token"] = seeded["secure_token" if rule.startswith("/secure/") else "reset_token"]
     missing = sorted(set(rule_obj.arguments) - set(seeded))
     if missing:
         pytest.fail(f"{method} {rule}: no seeded value for <{'>, <'.join(missing)}>; "

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
 from security.helpers import cid_from, snapshot
+from webapp import links
 from webapp.extensions import db
 from webapp.models import Challenge, CodeFailures
 from webapp.security.codes import normalise_code
@@ -51,6 +52,9 @@ NON_FORM_STATUS = {
     "verify.code": 422,  # no code
     "verify.resend": 303,  # the 30 s wait: back to the step with the reason (no JS)
     "verify.cancel": 303,
+    "recovery.forgot": 422,  # the email is required
+    "recovery.reset": 422,  # the new password is required
+    "recovery.secure": 303,  # one button: secured, then to choosing a new password
 }
 CSRF_MESSAGE = "came from another site"
 
@@ -79,7 +83,13 @@ def fuzz_target(app):
     token = csrf(client, "/settings/profile")
     client.post(f"/verify/{cid}/channel", data={"channel": "email", "csrf_token": token})
     member_id = user("member@example.com").id
-    routes = [(rule.replace("<cid>", cid).replace("<int:user_id>", str(member_id)), endpoint)
+    with app.app_context(), db.connection_context():  # the member's live emailed links
+        reset = links.issue(links.RESET_PASSWORD, user=user("member@example.com"))
+        secure = links.issue(links.SECURE_ACCOUNT, user=user("member@example.com"),
+                             data={"kind": "sign_in"})
+    tokens = {"recovery.reset": reset, "recovery.secure": secure}
+    routes = [(rule.replace("<cid>", cid).replace("<int:user_id>", str(member_id))
+               .replace("<token>", tokens.get(endpoint, "")), endpoint)
               for rule, endpoint in post_routes(app)]
     return client, token, routes
 

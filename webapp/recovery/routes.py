@@ -143,7 +143,7 @@ def reset(token):
             effects.reset_password(token, user, new_hash, utcnow())
     except effects.Gone:
         return _gone()
-    _sign_out_this_browser()
+    _sign_out_this_browser(user)
     notify(user, gettext("Your password was reset"), "email/password_reset_done.txt",
            change={"kind": effects.PASSWORD_RESET})
     # Never signed in here: the sign-in asks for the second step as always.
@@ -151,8 +151,11 @@ def reset(token):
                 "auth.login")
 
 
-def _sign_out_this_browser() -> None:
-    """Its session row is already revoked; drop the cookie's state too."""
+def _sign_out_this_browser(user: User) -> None:
+    """If this browser was signed in to the account, its session row is already revoked:
+    drop the cookie's state too. Signed in as someone else, it stays so."""
+    if current_user.is_authenticated and current_user.id != user.id:
+        return
     if current_user.is_authenticated:
         logout_user()
     session.clear()
@@ -183,7 +186,7 @@ def secure(token):
             reset_token = links.issue(links.RESET_PASSWORD, user=user)
     except effects.Gone:
         return _gone()
-    _sign_out_this_browser()
+    _sign_out_this_browser(user)
     message = gettext("Your account is secured: every device was signed out.")
     if undone:
         message += " " + gettext("The change was undone.")
