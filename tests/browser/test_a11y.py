@@ -260,3 +260,43 @@ def test_admin_pages_and_login_as(page_at):
     assert response.status == 403
     check(page, "Team refused during Login as")
     assert not page.errors
+
+
+def test_team_invitations_and_removal(page_js, browser, live_server):
+    """The invite dialog (and its error), the pending list, "Join", the removal dialog."""
+    from conftest import outbox
+
+    from browser.conftest import _page
+
+    page = page_js
+    browser_signin(page, "owner@example.com")
+    page.goto("/settings/team")
+    page.click("[data-action=invite]")
+    page.locator("#modal dialog[open] #invite").wait_for()
+    assert_accessible(page, "invite dialog")
+    page.fill("#email", "not an address")
+    page.click("[data-action=send-invitation]")
+    page.locator("#email[aria-invalid=true]").wait_for()
+    assert_accessible(page, "invite dialog with a field error")
+    page.fill("#email", "nina@example.com")
+    page.click("[data-action=send-invitation]")
+    page.locator("[data-invitation]").wait_for()
+    assert_accessible(page, "Team with a pending invitation")
+    page.goto(f"/settings/team/{_user_id('member@example.com')}")
+    page.click("[data-action=remove]")
+    page.locator("#modal dialog[open] #remove-member").wait_for()
+    assert_accessible(page, "remove dialog")
+    link = re.search(r"/join/[\w-]+", outbox("email", "nina@example.com")[-1].body).group(0)
+    context, invitee = _page(browser, live_server, js=True)
+    try:
+        invitee.goto(link)
+        assert_accessible(invitee, "Join")
+        invitee.goto("/join/" + "x" * 43)
+        assert_accessible(invitee, "Join, link refused")
+    finally:
+        context.close()
+
+
+def _user_id(email):
+    with db.connection_context():
+        return User.by_email(email).id

@@ -36,7 +36,7 @@ def state_changing_routes() -> list[tuple[str, str]]:
 
 def who_for(rule: str) -> str:
     """Who a route is for: the state it is exercised in."""
-    if rule.startswith(("/login", "/password/", "/secure/")):
+    if rule.startswith(("/login", "/password/", "/secure/", "/join/")):
         return "signed_out"
     if rule.startswith("/impersonation/"):
         return "impersonating"
@@ -64,12 +64,22 @@ def is_csrf_refusal(response) -> bool:
 def signed_in(app):
     """A client for each kind of person, plus the values that fill a route's path and form."""
 
+    def invite(email):
+        """A pending invitation and its link's token, as the owner sends it."""
+        from webapp.models import Membership, utcnow
+        from webapp.team import invitations
+
+        with app.app_context(), db.connection_context():
+            owner = user("owner@example.com")
+            seat = Membership.get(Membership.user == owner.id)
+            return invitations.create(seat.organization_id, owner, email, "member", utcnow())
+
     def make(who: str, *, plain: bool = False):
         client = app.test_client()
         if who == "signed_out":
             r = password_step(client)  # half-way through a sign-in: /login/cancel has a target
             assert r.status_code == 303
-            return client, emailed_links(app)
+            return client, {**emailed_links(app), "join_token": invite("joiner@example.com")[1]}
         signin(client, "owner@example.com" if who in ("owner", "impersonating")
                else "member@example.com")
         if plain:
@@ -81,7 +91,8 @@ def signed_in(app):
             assert r.status_code == 303
             return client, {"user_id": member_id}
         if who == "owner":
-            return client, {"user_id": member_id}
+            return client, {"user_id": member_id,
+                            "invitation_id": invite("pending@example.com")[0].id}
         # The member's own phone change, with a code sent: the verification steps' target.
         token = csrf(client, "/settings/profile")
         r = client.post("/settings/profile", data={
@@ -125,7 +136,9 @@ def test_every_state_changing_route_refuses_a_missing_or_foreign_csrf_token(
     foreign = csrf(other, "/settings/profile")
     rule_obj = next(r for r in app.url_map.iter_rules() if r.rule == rule)
     if "reset_token" in seeded:  # the emailed-link pages: each its own kind of link
-        seeded["token"] = seeded["secure_token" if rule.startswith("/secure/") else "reset_token"]
+        seeded["token"] = seeded["secure_token" if rule.startswith("/secure/")
+                                 else "join_token" if rule.startswith("/join/")
+                                 else "reset_token"]
     missing = sorted(set(rule_obj.arguments) - set(seeded))
     if missing:
         pytest.fail(f"{method} {rule}: no seeded value for <{'>, <'.join(missing)}>; "

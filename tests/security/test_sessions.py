@@ -13,6 +13,8 @@ def routes(app, member_id):
             continue
         if rule.endpoint.startswith("recovery."):
             continue  # the emailed-link pages are for people who are not signed in
+        if rule.endpoint == "join.show":
+            continue  # for people with no account: the emailed link is its credential
         if rule.rule.startswith("/verify/"):
             continue  # the one place the pending state may go (its own challenge only)
         path = rule.rule.replace("<int:user_id>", str(member_id)).replace("<cid>", "x")
