@@ -85,8 +85,11 @@ def test_masking():
 
 
 @pytest.fixture
-def member(dbconn):
-    return User.by_email("member@example.com")
+def member(dbconn, app):
+    # An applier writes its notice (rendered from a template) in the change's transaction,
+    # as it does in the verify request.
+    with app.test_request_context():
+        yield User.by_email("member@example.com")
 
 
 def start(member, phone="+12025550177", now=T0, purpose="change_phone"):
@@ -314,7 +317,7 @@ def test_ten_threads_racing_one_code_apply_once(member, app):
 
     def attempt():
         try:
-            with db.connection_context():
+            with app.test_request_context(), db.connection_context():
                 fresh = Challenge.get_by_id(c.id)
                 barrier.wait()
                 stepup.verify(fresh, code, now=T0, policy=POLICY, key=KEY,
