@@ -25,7 +25,8 @@ from .models import Link, User, utcnow
 from .security import crypto
 from .throttle import Reservation, reserve
 
-RESET_PASSWORD = "reset_password"  # noqa: S105  # nosec B105 - a purpose name
+# Purpose names, not secrets (the linters read "PASSWORD" in the first one's name).
+RESET_PASSWORD = "reset_password"  # noqa: S105  # nosec B105
 SECURE_ACCOUNT = "secure_account"
 INVITATION = "invitation"
 

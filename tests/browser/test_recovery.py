@@ -147,3 +147,33 @@ def test_new_device_notice_only_for_a_new_browser(any_page, app):
     notices = [m for m in smtp.messages if m["subject"].startswith("New sign-in")]
     assert len(notices) == 1  # the browser is known now
     assert not page.errors
+
+
+def test_recovery_pages_are_accessible(page_js, app):
+    """axe-core (WCAG 2.2 A/AA) on the forgot, sent, reset, error and secure pages."""
+    from browser.a11y import assert_accessible
+
+    page, smtp = page_js, app.smtp
+    page.goto("/password/forgot")
+    assert_accessible(page, "forgot password")
+    page.click("[data-action=send-reset-link]")
+    page.wait_for_selector("#email[aria-invalid=true]")
+    assert_accessible(page, "forgot password, no email")
+    page.fill("#email", EMAIL)
+    page.click("[data-action=send-reset-link]")
+    page.wait_for_selector("[data-sent]")
+    assert_accessible(page, "forgot password, sent")
+    reset = link_in(mail(smtp, EMAIL, "Reset your Aesthetix CRM password")["body"],
+                    "password/reset")
+    page.goto(reset)
+    assert_accessible(page, "choose a new password")
+    page.click("[data-action=set-new-password]")
+    page.wait_for_selector("#new_password[aria-invalid=true]")
+    assert_accessible(page, "choose a new password, errors")
+    page.goto("/password/reset/" + "A" * 43)
+    assert_accessible(page, "link no longer works")
+    thief = app.test_client()
+    signin_by_smtp(thief, smtp)
+    page.goto(link_in(mail(smtp, EMAIL, "New sign-in")["body"], "secure"))
+    assert_accessible(page, "secure your account")
+    assert page.locator("h1").count() == 1
