@@ -17,6 +17,7 @@ class CredentialForm(FlaskForm):
 class PasskeyNameForm(FlaskForm):
     name = StringField(
         _l("Passkey name"),
+        id="passkey-name",  # My Profile's form has a "name" field too
         validators=[InputRequired(_l("Give the passkey a name.")),
                     Length(max=NAME_MAX, message=_l("Use at most %(max)d characters."))],
     )
