@@ -44,6 +44,9 @@ SUMMARIES: dict[str, Callable[[Challenge, bool], str]] = {
         "Create new backup codes: your old codes stop working"),
     "disable_totp": lambda c, for_member: gettext(
         "Remove the authenticator app: your backup codes stop working too"),
+    "add_passkey": lambda c, for_member: gettext("Add a passkey"),
+    "remove_passkey": lambda c, for_member: gettext(
+        "Remove the passkey “%(name)s”: it can no longer sign in", name=c.data.get("name", "")),
     "reset_member_2fa": lambda c, for_member: gettext(
         "Reset %(name)s's two-factor authentication: their authenticator app and backup "
         "codes stop working", name=_member_name(c)),
