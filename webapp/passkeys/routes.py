@@ -144,6 +144,9 @@ def registration_options():
     if not engine.recently_verified():
         return _json_error(gettext("Verify it's you again: choose Add a passkey."), 403)
     user = current_user._get_current_object()
+    if Passkey.select().where(Passkey.user == user.id).count() >= limit():
+        return _json_error(gettext("You already have %(limit)s passkeys. Remove one to add "
+                                   "another.", limit=limit()), 409)
     handle = pk.user_handle(user.id)
     challenge = pk.issue(pk.REGISTER, binding=binding(), now=utcnow(), ttl=ttl(),
                          user_id=user.id, ref=handle)
