@@ -8,7 +8,7 @@ Browsers refuse passkeys on an IP address, so these pages are opened at localhos
 import re
 
 import pytest
-from conftest import PASSWORD, last_code, outbox, user
+from conftest import last_code, outbox, user
 from playwright.sync_api import expect
 
 from browser.conftest import browser_password_step

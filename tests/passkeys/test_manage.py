@@ -11,8 +11,16 @@ from webapp.config import DEFAULTS
 from webapp.extensions import db
 from webapp.models import AuditEvent, Passkey, UserSession, WebAuthnChallenge
 
-from .helpers import MEMBER, OWNER, RP, account, credential_json, options, recently_verified
-from .helpers import store_passkey
+from .helpers import (
+    MEMBER,
+    OWNER,
+    RP,
+    account,
+    credential_json,
+    options,
+    recently_verified,
+    store_passkey,
+)
 
 PAGE = "/settings/profile/passkeys"
 pytestmark = pytest.mark.config(**RP)
@@ -231,9 +239,9 @@ def test_another_sessions_window_does_not_count(app):
         newest = UserSession.select().order_by(UserSession.id.desc()).first()
         other = UserSession.select().where(UserSession.id != newest.id).order_by(
             UserSession.id.desc()).first()
-        from webapp.models import utcnow
-
         import datetime as dt
+
+        from webapp.models import utcnow
         UserSession.update(sudo_until=utcnow() + dt.timedelta(minutes=5)).where(
             UserSession.id == other.id).execute()
     r = second.post(PAGE + "/options", headers={"X-CSRFToken": csrf(second, PAGE)})

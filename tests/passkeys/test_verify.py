@@ -13,8 +13,7 @@ from webapp.extensions import db
 from webapp.models import AuditEvent, Challenge, Passkey
 from webapp.security import channels as ch
 
-from .helpers import MEMBER, OWNER, RP, account, assertion, credential_json, options
-from .helpers import store_passkey
+from .helpers import MEMBER, OWNER, RP, account, assertion, credential_json, options, store_passkey
 
 pytestmark = pytest.mark.config(**RP)
 

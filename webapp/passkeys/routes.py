@@ -31,9 +31,7 @@ from ..throttle import reserve
 from ..verify import engine
 from ..verify.responses import message_modal, refreshes, start_modal, to_modal
 from ..web import (
-    card_or_fragment,
     done,
-    fragment,
     is_htmx,
     notify,
     page_or_fragment,
@@ -93,7 +91,8 @@ def _cannot_add(user: User):
     if Passkey.select().where(Passkey.user == user.id).count() >= limit():
         return message_modal(N_("Passkey limit reached"),
                              gettext("You already have %(limit)s passkeys. Remove one to add "
-                                     "another.", limit=limit()), 409, back=url_for("passkeys.index"))
+                                     "another.", limit=limit()), 409,
+                             back=url_for("passkeys.index"))
     return None
 
 

@@ -9,8 +9,8 @@ from .. import audit
 from ..auth.session import rotate_sessions, sign_out_other_sessions
 from ..db import atomic_write
 from ..forms import EmptyForm
-from ..passkeys.effects import section_html as passkeys_section
 from ..models import Membership, User, UserSession, utcnow
+from ..passkeys.effects import section_html as passkeys_section
 from ..security import N_, backup_codes, passwords
 from ..throttle import reserve
 from ..verify.responses import begin_change, refreshes, start_modal, with_section

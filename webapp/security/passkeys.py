@@ -132,7 +132,7 @@ def clean_name(raw) -> str | None:
     return name
 
 
-# --- challenges ------------------------------------------------------------------------------------
+# --- challenges ---------------------------------------------------------------------------------
 
 
 def issue(kind: str, *, binding: str, now, ttl: int, user_id: int | None = None,
@@ -185,7 +185,7 @@ def consume(signed: str | None, kind: str, *, binding: str, now, user_id: int | 
     return Taken(base64url_to_bytes(rows[0].challenge), rows[0].ref)
 
 
-# --- registration ----------------------------------------------------------------------------------
+# --- registration --------------------------------------------------------------------------------
 
 
 def of_user(user_id: int) -> list[Passkey]:

@@ -13,8 +13,8 @@ entry below, and start it with `verify.responses.start_modal` (or `begin_change`
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..security import N_, stepup
 from ..passkeys import effects as passkeys
+from ..security import N_, stepup
 from ..security import channels as ch
 from ..team import effects as team
 from ..twofactor import effects as twofactor
