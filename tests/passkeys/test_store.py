@@ -128,3 +128,30 @@ def test_what_is_not_a_credential(raw):
                                        ("x" * 60, "x" * 60)])
 def test_names(raw, name):
     assert pk.clean_name(raw) == name
+
+
+@pytest.mark.parametrize("missing", ["WEBAUTHN_RP_ID", "WEBAUTHN_ORIGIN"])
+def test_production_names_its_relying_party(tmp_path, missing):
+    from cryptography.fernet import Fernet
+
+    from webapp import create_app
+    from webapp.config import ConfigError
+
+    config = {"ENV_NAME": "production", "SECRET_KEY": "p" * 40, "MAIL_BACKEND": "smtp",
+              "SMS_BACKEND": "webhook", "TOTP_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+              "WEBAUTHN_RP_ID": "crm.example.com", "WEBAUTHN_ORIGIN": "https://crm.example.com",
+              "DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}"}
+    assert create_app(config)
+    with pytest.raises(ConfigError, match="WEBAUTHN_RP_ID and WEBAUTHN_ORIGIN"):
+        create_app({**config, missing: ""})
+
+
+@pytest.mark.parametrize("host, rp_id, origin", [
+    ("localhost:5000", "localhost", "http://localhost:5000"),
+    ("127.0.0.1:5000", "127.0.0.1", "http://127.0.0.1:5000")])
+def test_development_takes_the_relying_party_from_the_request(app, host, rp_id, origin):
+    from webapp.passkeys.effects import relying_party
+
+    with app.test_request_context("/", base_url=f"http://{host}"):
+        rp = relying_party()
+    assert (rp.id, rp.origin, rp.name) == (rp_id, origin, "Aesthetix CRM")
