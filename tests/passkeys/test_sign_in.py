@@ -180,3 +180,13 @@ def test_the_user_handle_must_be_the_passkeys(client):
 @pytest.mark.config(**RP)
 def test_options_need_the_csrf_token(client):
     assert client.post(OPTIONS).status_code == 400
+
+
+@pytest.mark.config(**RP, PASSKEY_SIGN_IN_STARTS_PER_IP="2 per minute")
+def test_passkey_sign_ins_started_per_address_are_limited(client):
+    token = csrf(client, "/login")
+    statuses = [client.post(OPTIONS, headers={"X-CSRFToken": token}).status_code
+                for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    with db.connection_context():
+        assert WebAuthnChallenge.select().count() == 1  # one per session; none for the third
