@@ -1,6 +1,6 @@
 """Screenshots for the README: My Profile, the verify modal, the code email, the authenticator
 setup and the backup codes, the invite dialog and "Join <organisation>", "Forgot password?"
-and "Secure your account", on a desktop and at 360 px phone width.
+and "Secure your account", and passkeys, on a desktop and at 360 px phone width.
 
 Runs the app on a throwaway SQLite database with the demo team, drives Debian's chromium
 through Playwright and writes docs/screenshots/*.png.  Usage: `make screenshots`.
@@ -30,13 +30,14 @@ OUT = ROOT / "docs" / "screenshots"
 SIZES = {"desktop": {"width": 1280, "height": 860}, "phone": {"width": 360, "height": 760}}
 
 
-def serve(tmp: Path):
+def serve(tmp: Path, **overrides):
     app = create_app({
         "DATABASE_URL": f"sqlite:///{tmp / 'screens.db'}",
         "SECRET_KEY": "screenshots-only-" + "x" * 32,
         "RATELIMIT_STORAGE_URI": "memory://",
         "MAIL_BACKEND": "outbox",
         "SMS_BACKEND": "outbox",
+        **overrides,
     })
     from webapp.db import migrate
 
@@ -206,6 +207,39 @@ def run_team(browser, app, server, size: str):
     context.close()
 
 
+def passkeys(browser, app, server, size: str, email: str):
+    """Passkeys with Chromium's virtual authenticator, at localhost (browsers refuse passkeys
+    on an IP address): the dialog after the step-up, the list, and the sign-in button."""
+    context = browser.new_context(base_url=f"http://localhost:{server.server_port}",
+                                  viewport=SIZES[size], reduced_motion="reduce",
+                                  color_scheme="light", is_mobile=size == "phone")
+    page = context.new_page()
+    cdp = context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable", {"enableUI": False})
+    cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
+        "hasUserVerification": True, "isUserVerified": True,
+        "automaticPresenceSimulation": True}})
+    sign_in(page, app, email)
+    page.click("[data-action=add-passkey]")
+    page.wait_for_selector("#modal dialog[open] #verify-step")
+    page.check("input[name=channel][value=email]")
+    page.click("[data-action=continue]")
+    page.wait_for_selector("#modal #code")
+    page.fill("#code", last_email_code(app, email))
+    page.click("[data-action=verify]")
+    page.wait_for_selector("#modal dialog[open] #passkey-register")
+    shoot(page, "passkey-add", size)
+    page.click("[data-action=create-passkey]")
+    page.wait_for_selector("#modal dialog", state="detached")
+    page.goto("/settings/profile/passkeys")
+    shoot(page, "passkeys", size, full=True)
+    page.click("header button:has-text('Sign out')")
+    page.wait_for_url(re.compile(r"/login"))
+    shoot(page, "passkey-sign-in", size)
+    context.close()
+
+
 def main() -> int:
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     OUT.mkdir(parents=True, exist_ok=True)
@@ -219,6 +253,8 @@ def main() -> int:
             # A different account per size: each sets up its own authenticator app.
             run(browser, app, server, "desktop", "member@example.com")
             run(browser, app, server, "phone", "owner@example.com")
+            passkeys(browser, app, server, "desktop", "admin@example.com")
+            passkeys(browser, app, server, "phone", "casey@example.com")
         finally:
             browser.close()
             server.shutdown()

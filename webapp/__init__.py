@@ -53,6 +53,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .cli import register as register_cli
     from .dev import bp as dev_bp
     from .recovery import bp as recovery_bp
+    from .passkeys import bp as passkeys_bp
     from .team import bp as team_bp
     from .team.join import bp as join_bp
     from .twofactor import bp as twofactor_bp
@@ -67,6 +68,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(join_bp)
     app.register_blueprint(twofactor_bp)
     app.register_blueprint(recovery_bp)
+    app.register_blueprint(passkeys_bp)
     # Every step-up purpose, declared in one table (webapp/verify/purposes.py).
     purposes.init_app(app)
     hooks.register(app)

@@ -107,6 +107,18 @@ DEFAULTS = {
     "SESSION_IDLE_SECONDS": 1800,
     "WTF_CSRF_TIME_LIMIT": None,
     "TOTP_ENCRYPTION_KEYS": "",
+    # Passkeys (WebAuthn). The RP ID is the host name passkeys belong to, the origin the
+    # site's scheme://host[:port]. Empty: taken from the request's host in development
+    # (`make run`: open http://localhost:5000; browsers refuse passkeys on an IP address);
+    # production requires both.
+    "WEBAUTHN_RP_ID": "",
+    "WEBAUTHN_ORIGIN": "",
+    "WEBAUTHN_RP_NAME": "Aesthetix CRM",
+    # A WebAuthn challenge is single use and expires after this long.
+    "WEBAUTHN_CHALLENGE_SECONDS": 300,
+    "PASSKEYS_PER_ACCOUNT": 10,
+    # Passkey sign-in ceremonies started per client IP (each stores a challenge).
+    "PASSKEY_SIGN_IN_STARTS_PER_IP": "30 per minute",
 }
 # Empty defaults, not secrets: real values come from the environment. SECRET_KEY has none:
 # required in production, generated under instance/ in development.

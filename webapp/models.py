@@ -8,6 +8,7 @@ import secrets
 from flask_login import UserMixin
 from peewee import (
     BigIntegerField,
+    BlobField,
     BooleanField,
     CharField,
     DateTimeField,
@@ -329,6 +330,38 @@ class PendingTotp(BaseModel):
     created_at = DateTimeField(default=utcnow)
 
 
+class Passkey(BaseModel):
+    """A WebAuthn credential (passkey) of one account; its id is unique across accounts."""
+
+    user = ForeignKeyField(User, backref="passkeys", on_delete="CASCADE")
+    credential_id = CharField(max_length=1400, unique=True)  # base64url, as browsers send it
+    public_key = BlobField()  # COSE key
+    sign_count = BigIntegerField(default=0)
+    user_handle = CharField(max_length=128)  # base64url; the same for every passkey of a user
+    transports = CharField(max_length=200, default="")
+    aaguid = CharField(max_length=36, default="")
+    backed_up = BooleanField(default=False)
+    name = CharField(max_length=60)
+    created_at = DateTimeField(default=utcnow)
+    last_used_at = DateTimeField(null=True)
+
+
+class WebAuthnChallenge(BaseModel):
+    """A WebAuthn challenge handed to one browser: single use, expiring, bound to that browser."""
+
+    challenge = CharField(max_length=128, unique=True)  # base64url
+    kind = CharField(max_length=16)  # register | verify | sign_in
+    binding = CharField(max_length=128)  # the session it was issued to
+    user = ForeignKeyField(User, null=True, on_delete="CASCADE")
+    ref = CharField(max_length=64, null=True)  # the step-up challenge it answers
+    expires_at = DateTimeField()
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "webauthn_challenge"
+        indexes = ((("binding", "kind"), False),)
+
+
 class AuditEvent(BaseModel):
     """Append-only security log; the app has no route that updates or deletes rows."""
 
@@ -460,4 +493,6 @@ MODELS = [
     Delivery,
     Link,
     Invitation,
+    Passkey,
+    WebAuthnChallenge,
 ]

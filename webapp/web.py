@@ -184,6 +184,12 @@ IMPERSONATION_REFUSALS = {
                                   "backup codes. Return to your account first."),
     "remove_totp": N_("While signed in as another person you can't remove the authenticator "
                       "app. Return to your account first."),
+    "add_passkey": N_("While signed in as another person you can't add a passkey. Return to "
+                      "your account first."),
+    "rename_passkey": N_("While signed in as another person you can't rename a passkey. "
+                         "Return to your account first."),
+    "remove_passkey": N_("While signed in as another person you can't remove a passkey. "
+                         "Return to your account first."),
 }
 
 

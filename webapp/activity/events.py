@@ -26,6 +26,12 @@ NAMES = {
     "totp.replay_refused": N_("Authenticator code reused"),
     "backup_codes.regenerated": N_("Backup codes regenerated"),
     "backup_code.used": N_("Backup code used"),
+    "passkey.added": N_("Passkey added"),
+    "passkey.removed": N_("Passkey removed"),
+    "passkey.renamed": N_("Passkey renamed"),
+    "passkey.used": N_("Passkey used"),
+    "passkey.refused": N_("Passkey refused"),
+    "passkey.cloned": N_("Copied passkey refused"),
     "challenge.started": N_("Verification started"),
     "challenge.code_sent": N_("Verification code sent"),
     "challenge.failed": N_("Wrong verification code"),
@@ -60,6 +66,7 @@ PURPOSES = {
     "verify_phone": N_("phone verification"), "verify_email": N_("email verification"),
     "regenerate_backup_codes": N_("new backup codes"), "disable_totp": N_("removing the app"),
     "enable_totp": N_("setting up the app"), "reset_member_2fa": N_("two-factor reset"),
+    "add_passkey": N_("adding a passkey"), "remove_passkey": N_("removing a passkey"),
 }
 
 LINK_PURPOSES = {
@@ -128,6 +135,12 @@ def describe(e) -> str:
         return gettext("Ended: %(reason)s", reason=str(d["reason"]).replace("_", " "))
     if e.event == "membership.changed" and isinstance(d.get("new"), dict):
         return ", ".join(f"{k}: {v}" for k, v in d["new"].items())
+    if e.event.startswith("passkey.") and d.get("name"):
+        return gettext("Passkey “%(name)s”", name=d["name"])
+    if e.event == "passkey.renamed" and d.get("new"):
+        return gettext("“%(old)s” renamed to “%(new)s”", old=d.get("old", ""), new=d["new"])
+    if e.event.startswith("passkey.") and d.get("reason"):
+        return gettext("Refused: %(reason)s", reason=str(d["reason"]).replace("_", " "))
     if e.event == "email.change_refused":
         return gettext("The address is already in use")
     if d.get("reason") == "secured from notice":

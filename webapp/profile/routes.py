@@ -3,12 +3,14 @@
 from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required
+from markupsafe import Markup
 
 from .. import audit
 from ..auth.session import rotate_sessions, sign_out_other_sessions
 from ..db import atomic_write
 from ..forms import EmptyForm
 from ..models import Membership, User, UserSession, utcnow
+from ..passkeys.effects import section_html as passkeys_section
 from ..security import N_, backup_codes, passwords
 from ..throttle import reserve
 from ..verify.responses import begin_change, refreshes, start_modal, with_section
@@ -50,6 +52,8 @@ def _context(user=None, **kw):
         "backup_left": backup_codes.unused(user) if user.totp_enabled else 0,
         # Called by the page only, so fragments don't pay for the query.
         "sessions": lambda: active_sessions(user),
+        "passkeys_section": lambda: Markup(passkeys_section(user)),  # noqa: S704  # nosec B704
+        "passkey_script": True,
     }
     ctx.update(kw)
     return ctx

@@ -11,12 +11,13 @@ from . import N_, english
 # sender (toll fraud).
 NO_CODES_TO = (PhoneNumberType.PREMIUM_RATE, PhoneNumberType.SHARED_COST)
 
-CHANNELS = ("email", "sms", "totp", "backup")
+CHANNELS = ("email", "sms", "totp", "passkey", "backup")
 
 LABELS = {
     "email": N_("Email"),
     "sms": N_("Text message"),
     "totp": N_("Use Authenticator App"),
+    "passkey": N_("Use a passkey"),
     "backup": N_("Use a backup code"),
 }
 
@@ -24,8 +25,14 @@ HINTS = {
     "email": N_("code sent to %(destination)s"),
     "sms": N_("code sent to %(destination)s"),
     "totp": N_("enter the 6-digit code from your app"),
+    "passkey": N_("your fingerprint, face, screen lock or security key"),
     "backup": N_("enter one of your saved backup codes"),
 }
+
+# Channels that need the person at their own device, in this browser: a passkey signs in
+# the browser it is used in, so it cannot prove an admin's change for a member (the
+# member's passkey is on the member's device), and pages offer it only with JavaScript.
+IN_BROWSER = ("passkey",)
 
 
 @dataclass(frozen=True)
@@ -63,12 +70,17 @@ def mask_phone(phone: str | None) -> str:
 SIGN_IN = "sign_in"  # the email (verified or not: the code proves it), phone, app, backup codes
 OWN_EMAIL = "own_email"  # the stored address being verified, and nothing else
 OWN_PHONE = "own_phone"  # the stored number being verified, and nothing else
-TRUSTED = "trusted"  # what the account already trusts: verified email, verified phone, app
+TRUSTED = "trusted"  # what the account already trusts: verified email and phone, app, passkey
 RULES = (SIGN_IN, OWN_EMAIL, OWN_PHONE, TRUSTED)
 
 
-def eligible_channels(user, rule: str, *, has_backup_codes: bool = False) -> list[str]:
-    """Channels from the account as stored: a pending new number or address is never one."""
+def eligible_channels(user, rule: str, *, has_backup_codes: bool = False,
+                      has_passkey: bool = False, for_member: bool = False) -> list[str]:
+    """Channels from the account as stored: a pending new number or address is never one.
+
+    `for_member`: an admin acts for the member (the member reads a code out), so a passkey,
+    which only works in the browser it is used in, is never offered.
+    """
     if rule not in RULES:
         raise ValueError(f"unknown channel rule {rule!r}")
     if rule == OWN_EMAIL:
@@ -83,6 +95,8 @@ def eligible_channels(user, rule: str, *, has_backup_codes: bool = False) -> lis
         channels.append("sms")
     if user.totp_enabled:
         channels.append("totp")
+    if has_passkey and not for_member:
+        channels.append("passkey")
     if rule == SIGN_IN and has_backup_codes:
         channels.append("backup")
     return channels

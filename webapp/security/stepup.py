@@ -16,7 +16,7 @@ from peewee import Case, fn
 
 from ..db import atomic_write, is_sqlite
 from ..models import Challenge, CodeFailures, User
-from . import N_, backup_codes, english, totp
+from . import N_, backup_codes, english, passkeys, totp
 from . import channels as ch
 from .codes import code_digest, digests_equal, new_code, normalise_code
 
@@ -138,7 +138,9 @@ def start(subject: User, actor: User, purpose: str, payload: dict, *, rule: str,
     `rule` is the purpose's channel rule (security/channels.py). Raises NoChannel when the
     subject has no channel for it (nothing is created).
     """
-    if not ch.eligible_channels(subject, rule, has_backup_codes=has_backup_codes):
+    if not ch.eligible_channels(subject, rule, has_backup_codes=has_backup_codes,
+                                has_passkey=passkeys.has_passkey(subject.id),
+                                for_member=actor.id != subject.id):
         raise NoChannel(_no_channel_msgid(subject, rule, actor))
     with atomic_write():
         if not is_sqlite():
@@ -236,7 +238,10 @@ def choose(c: Challenge, channel: str, *, rule: str, now, policy: Policy, key: b
     """Pick a channel; for email/SMS send a fresh code to the subject's stored destination."""
     ensure_open(c, now, policy)
     subject = c.subject
-    if channel not in ch.eligible_channels(subject, rule, has_backup_codes=has_backup_codes):
+    offered = ch.eligible_channels(subject, rule, has_backup_codes=has_backup_codes,
+                                   has_passkey=passkeys.has_passkey(subject.id),
+                                   for_member=c.actor_id != c.subject_id)
+    if channel not in offered:
         raise NotEligible(N_("That verification method isn't available for this account."))
     if channel not in SENT_CHANNELS:
         updated = (Challenge.update(channel=channel, destination=None, code_hash=None)
@@ -436,15 +441,18 @@ CodeCheck = Callable[[User, str, dt.datetime], tuple[bool, str]]
 
 # The shape a code must have for each method; anything else can never match, so it is
 # refused before any slot is claimed and is never compared.
-FORMATS: dict[str, Callable[[object], str | None]] = {
+FORMATS: dict[str, Callable[[object], object | None]] = {
     "email": normalise_code, "sms": normalise_code,
     "totp": totp.normalise, "backup": backup_codes.normalise,
+    # A passkey answers with the browser's signed assertion, never a typed code.
+    "passkey": lambda raw: raw if isinstance(raw, passkeys.Assertion) else None,
 }
 FORMAT_MESSAGES = {
     "email": N_("Enter the 6 digits of the code, like 123 456."),
     "sms": N_("Enter the 6 digits of the code, like 123 456."),
     "totp": N_("Enter the 6 digits your app shows, like 123 456."),
     "backup": N_("Enter a backup code: 12 letters and digits, like 7KQM-R2XD-9PWA."),
+    "passkey": N_("Use your passkey with the button below, or choose another method."),
 }
 WRONG_CODE = {  # (singular, plural) by what was wrong; num is the attempts left
     "wrong": (N_("That code isn't right. %(num)d attempt left."),
@@ -463,6 +471,22 @@ WRONG_CODE = {  # (singular, plural) by what was wrong; num is the attempts left
                      "%(num)d attempt left."),
                   N_("That code was already used. Wait for your app to show the next one. "
                      "%(num)d attempts left.")),
+    "wrong_passkey": (N_("This passkey couldn't be verified. Try again. %(num)d attempt left."),
+                      N_("This passkey couldn't be verified. Try again. %(num)d attempts left.")),
+    "stale_passkey": (N_("This passkey request expired or was already used. Try again. "
+                         "%(num)d attempt left."),
+                      N_("This passkey request expired or was already used. Try again. "
+                         "%(num)d attempts left.")),
+    "unknown_passkey": (N_("This passkey isn't registered for this account. Use another "
+                           "passkey or method. %(num)d attempt left."),
+                        N_("This passkey isn't registered for this account. Use another "
+                           "passkey or method. %(num)d attempts left.")),
+    "cloned_passkey": (N_("This passkey was refused: it looks like a copy of your security key "
+                          "or device. We sent you a notice. Use another method. %(num)d "
+                          "attempt left."),
+                       N_("This passkey was refused: it looks like a copy of your security key "
+                          "or device. We sent you a notice. Use another method. %(num)d "
+                          "attempts left.")),
 }
 
 

@@ -13,6 +13,7 @@ entry below, and start it with `verify.responses.start_modal` (or `begin_change`
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..passkeys import effects as passkeys
 from ..security import N_, stepup
 from ..security import channels as ch
 from ..team import effects as team
@@ -53,6 +54,12 @@ TABLE = {p.name: p for p in (
             ME, ch.TRUSTED, twofactor.apply_regenerate, twofactor.after_regenerate),
     Purpose("disable_totp", engine.VERIFY_ITS_YOU, N_("remove your authenticator app"), ME,
             ch.TRUSTED, twofactor.apply_disable, twofactor.after_disable),
+    # A passkey is a way to sign in: adding one is a step-up action (then the browser's
+    # dialog, in this session's "recently verified" window), and so is removing one.
+    Purpose("add_passkey", engine.VERIFY_ITS_YOU, N_("add a passkey"), ME, ch.TRUSTED,
+            passkeys.apply_add, passkeys.after_add),
+    Purpose("remove_passkey", engine.VERIFY_ITS_YOU, N_("remove a passkey"), ME, ch.TRUSTED,
+            passkeys.apply_remove, passkeys.after_remove),
     # The admin verifies themself (the member is in the payload).
     Purpose("reset_member_2fa", engine.VERIFY_ITS_YOU, N_("reset two-factor authentication"),
             ME, ch.TRUSTED, team.apply_reset_member_2fa, team.after_reset_member_2fa),
@@ -62,4 +69,4 @@ TABLE = {p.name: p for p in (
 def init_app(app) -> None:
     """Wire the table and the code checks of the channels that are not sent."""
     app.extensions["purposes"] = TABLE
-    app.extensions["code_checks"] = twofactor.CHECKS
+    app.extensions["code_checks"] = {**twofactor.CHECKS, **passkeys.CHECKS}

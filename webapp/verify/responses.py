@@ -16,7 +16,7 @@ from .. import audit
 from ..auth.session import last_sign_in_channel
 from ..forms import CodeForm, EmptyForm
 from ..models import Challenge, User, utcnow
-from ..security import N_, stepup
+from ..security import N_, passkeys, stepup
 from ..security import channels as ch
 from ..web import card_or_fragment, fragment, is_htmx, is_impersonating, trigger
 from . import engine
@@ -44,6 +44,9 @@ SUMMARIES: dict[str, Callable[[Challenge, bool], str]] = {
         "Create new backup codes: your old codes stop working"),
     "disable_totp": lambda c, for_member: gettext(
         "Remove the authenticator app: your backup codes stop working too"),
+    "add_passkey": lambda c, for_member: gettext("Add a passkey"),
+    "remove_passkey": lambda c, for_member: gettext(
+        "Remove the passkey “%(name)s”: it can no longer sign in", name=c.data.get("name", "")),
     "reset_member_2fa": lambda c, for_member: gettext(
         "Reset %(name)s's two-factor authentication: their authenticator app and backup "
         "codes stop working", name=_member_name(c)),
@@ -84,7 +87,9 @@ def step_context(c: Challenge, *, step=None, error=None, message=None):
     for_member = c.actor_id != c.subject_id
     options = [ch.option(subject, name, translate=gettext)
                for name in ch.eligible_channels(subject, purpose.channels,
-                                                has_backup_codes=backups)]
+                                                has_backup_codes=backups,
+                                                has_passkey=passkeys.has_passkey(subject.id),
+                                                for_member=for_member)]
     if for_member:
         options = [_for_member_option(o, subject.display_name) for o in options]
     if step is None:
@@ -95,7 +100,8 @@ def step_context(c: Challenge, *, step=None, error=None, message=None):
         else:
             step = "code"
     # The method checked first: at sign-in the one last used (not a backup code), else the first.
-    offered = [o.channel for o in options]
+    # Never a passkey: without JavaScript it is not shown (passkeys.js shows it).
+    offered = [o.channel for o in options if o.channel not in ch.IN_BROWSER]
     preselected = offered[0] if offered else None
     if c.purpose == "login" and step == "choose":
         last = last_sign_in_channel(c.subject_id)
@@ -139,6 +145,8 @@ def step_context(c: Challenge, *, step=None, error=None, message=None):
         "generic_title": purpose.title == engine.CHOOSE,
         "form": EmptyForm(),
         "code_form": CodeForm(formdata=None),
+        # The passkey script comes with a page that may show a passkey option.
+        "passkey_script": "passkey" in [o.channel for o in options],
     }
 
 
@@ -298,7 +306,8 @@ def begin_change(subject, actor, purpose: str, payload: dict, *, back: str):
     """
     now = utcnow()
     rule = engine.purpose(purpose).channels
-    if not ch.eligible_channels(subject, rule):
+    if not ch.eligible_channels(subject, rule, has_passkey=passkeys.has_passkey(subject.id),
+                                for_member=actor.id != subject.id):
         return to_modal(no_channel_modal(subject, actor, N_("No way to verify this change"),
                                          back=back))
     allowed, reset = engine.take_change_attempt(subject, now)

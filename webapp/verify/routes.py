@@ -5,7 +5,7 @@ inside the modal or on the /verify/<id> page (sign-in); without JavaScript /veri
 full page around the same partial.
 """
 
-from flask import abort, flash, redirect, request, session, url_for
+from flask import abort, flash, jsonify, redirect, request, session, url_for
 from flask_babel import gettext, ngettext
 from flask_login import current_user
 
@@ -13,7 +13,10 @@ from .. import audit
 from ..auth.session import pending_login
 from ..forms import CodeForm
 from ..models import Challenge, User, utcnow
+from ..passkeys import effects as passkey_effects
+from ..passkeys.forms import CredentialForm
 from ..security import channels as ch
+from ..security import passkeys as pk
 from ..security import stepup
 from ..web import fragment, is_htmx, real_user, trigger
 from . import bp, engine
@@ -142,8 +145,40 @@ def code(cid):
     form = CodeForm()
     if not form.validate_on_submit():
         return render_step(c, 422, step="code", error=gettext("Enter the code."))
+    return _check(c, form.code.data)
+
+
+@bp.post("/<cid>/passkey/options")
+def passkey_options(cid):
+    """The options for the browser's passkey dialog (JSON): this account's passkeys, and a
+    fresh WebAuthn challenge bound to this session and this verification."""
+    c = load(cid)
+    if c.channel != "passkey" or not stepup.is_open(c, utcnow()):
+        return _json_error(gettext("This verification is no longer open."), 409)
+    return passkey_effects.verify_options(c)
+
+
+@bp.post("/<cid>/passkey")
+def passkey(cid):
+    """Check the browser's passkey answer; on success the pending change is applied, once."""
+    c = load(cid)
+    form = CredentialForm()
+    credential = pk.parse_credential(form.credential.data) if form.validate_on_submit() else None
+    if credential is None:
+        return render_step(c, 422, step="code", error=gettext(stepup.FORMAT_MESSAGES["passkey"]))
+    return _check(c, pk.Assertion(cid=c.id, credential=credential))
+
+
+def _json_error(message: str, status: int):
+    response = jsonify(error=message)
+    response.status_code = status
+    return response
+
+
+def _check(c: Challenge, answer):
+    """The code or passkey answer against this verification, and what follows."""
     try:
-        verified = engine.verify(c, form.code.data)
+        verified = engine.verify(c, answer)
     except stepup.ChallengeClosed as exc:
         # A code for a used, replaced, cancelled or expired verification: a bypass attempt
         # or a stale tab; either way it is on record.
