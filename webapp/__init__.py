@@ -48,6 +48,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .auth import session as _session  # noqa: F401  (registers the user loader)
     from .cli import register as register_cli
     from .dev import bp as dev_bp
+    from .rules import bp as rules_bp
     from .team import bp as team_bp
     from .twofactor import bp as twofactor_bp
     from .verify import purposes
@@ -59,6 +60,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(dev_bp)
     app.register_blueprint(team_bp)
     app.register_blueprint(twofactor_bp)
+    app.register_blueprint(rules_bp)
     # Every step-up purpose, declared in one table (webapp/verify/purposes.py).
     purposes.init_app(app)
     hooks.register(app)

@@ -151,6 +151,8 @@ IMPERSONATION_REFUSALS = {
                                   "backup codes. Return to your account first."),
     "remove_totp": N_("While signed in as another person you can't remove the authenticator "
                       "app. Return to your account first."),
+    "forget_browsers": N_("While signed in as another person you can't forget this person's "
+                          "remembered browsers. Return to your account first."),
 }
 
 

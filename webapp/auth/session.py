@@ -18,7 +18,7 @@ from ..db import atomic_write
 from ..extensions import login_manager
 from ..models import AuditEvent, Challenge, User, UserSession, utcnow
 from ..web import client_info, is_htmx, safe_next
-from . import devices
+from . import devices, remember
 
 
 @login_manager.user_loader
@@ -111,11 +111,11 @@ def leave_impersonation(member: User, *, allowed: bool) -> User | None:
     return admin
 
 
-def sign_in(user: User, *, channel: str | None) -> None:
+def sign_in(user: User, *, channel: str | None, **details) -> None:
     start_session(user)
     now = utcnow()
     User.update(last_login_at=now).where(User.id == user.id).execute()
-    record("login.succeeded", subject=user, actor=user, channel=channel)
+    record("login.succeeded", subject=user, actor=user, channel=channel, **details)
     # A browser that completed both steps keeps its own wrong-password allowance from now
     # on, so a stranger locking the account's shared one does not lock this person out.
     after_this_request(lambda response: devices.remember(response, user.email))
@@ -162,6 +162,7 @@ def rotate_sessions(user: User) -> None:
     fresh one. The other browsers are told why when they next open the sign-in page."""
     UserSession.revoke_all(user, utcnow(), reason="password")
     close_verifications(user, utcnow(), sign_ins=True)
+    remember.forget_all(user, "password")  # a remembered browser signs in again with a code
     start_session(user)
 
 

@@ -70,3 +70,8 @@ def status(decision, actor, target) -> int:
     if not same_org(actor, target):
         return NOT_FOUND
     return OK if decision(actor, target) else FORBIDDEN
+
+
+def may_manage_rules(actor) -> bool:
+    """The organisation's security rules (Settings > Team > Security rules): owners only."""
+    return actor is not None and actor.role == "owner"

@@ -4,11 +4,12 @@ An applier runs inside the transaction that consumes the challenge and re-checks
 change is still allowed; an after-hook runs once it committed (notices, the response).
 """
 
-from flask import redirect, session, url_for
+from flask import redirect, request, session, url_for
 from flask_babel import gettext
 from peewee import IntegrityError
 
 from .. import audit
+from ..auth import remember
 from ..auth.session import pending_login, sign_in
 from ..extensions import db
 from ..models import Challenge, Membership, User
@@ -75,6 +76,7 @@ def apply_change_phone(c: Challenge, subject: User, now) -> dict:
     new, old = c.data["phone"], subject.phone
     User.update(phone=new, phone_verified_at=None).where(User.id == subject.id).execute()
     stepup.close_others(subject.id, now, keep=c.id)
+    remember.forget_all(subject, "factor")  # a changed factor: remembered browsers ask again
     audit.record("phone.changed", subject=subject, actor=c.actor_id, channel=c.channel,
                  old=ch.mask_phone(old), new=ch.mask_phone(new))
     subject.phone, subject.phone_verified_at = new, None
@@ -98,6 +100,7 @@ def apply_change_email(c: Challenge, subject: User, now) -> dict:
     if taken:
         raise stepup.Conflict(EMAIL_REFUSED, taken=new)
     stepup.close_others(subject.id, now, keep=c.id)
+    remember.forget_all(subject, "factor")
     audit.record("email.changed", subject=subject, actor=c.actor_id, channel=c.channel,
                  old=ch.mask_email(old), new=ch.mask_email(new))
     subject.email, subject.email_verified_at = new, None
@@ -121,6 +124,10 @@ def after_login(v: stepup.Verified):
     pending = pending_login() or {}
     target = pending.get("next") or url_for("profile.show")
     sign_in(v.subject, channel=v.challenge.channel)
+    # "Don't ask again on this browser": ticked with a correct code, where the organisation
+    # allows it. Only the next sign-ins' second step is skipped, never a step-up.
+    if request.form.get("remember") and remember.allowed_for(v.subject.id):
+        remember.remember(v.subject)
     session.pop("pending_login", None)
     if is_htmx():
         response = fragment("partials/empty.html")

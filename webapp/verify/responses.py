@@ -13,6 +13,7 @@ from flask_babel import gettext, ngettext
 from werkzeug.exceptions import HTTPException
 
 from .. import audit
+from ..auth import remember
 from ..auth.session import last_sign_in_channel
 from ..forms import CodeForm, EmptyForm
 from ..models import Challenge, User, utcnow
@@ -139,6 +140,10 @@ def step_context(c: Challenge, *, step=None, error=None, message=None):
         "generic_title": purpose.title == engine.CHOOSE,
         "form": EmptyForm(),
         "code_form": CodeForm(formdata=None),
+        # "Don't ask again on this browser": the sign-in's code step, where the organisation
+        # allows remembering (auth/remember.py).
+        "remember_days": (remember.days() if c.purpose == "login" and step == "code"
+                          and remember.allowed_for(c.subject_id) else None),
     }
 
 
