@@ -10,10 +10,10 @@ import re
 
 import pytest
 from conftest import HTMX, csrf, last_code, outbox, post, signin, user
-
 from security.helpers import events
 from test_remember import rows, signin_remembering
 from twofactor.helpers import enable_totp, impersonate, next_code, secret_in, token_in
+
 from webapp import config
 from webapp.extensions import db
 from webapp.models import Challenge, Membership, Organization
@@ -149,7 +149,7 @@ def test_turning_remembering_off_forgets_the_whole_team(app):
     assert events("rules.changed")[0].data["browsers_forgotten"] == 2
 
 
-# --- the grace period and its banner ---------------------------------------------------------------
+# --- the grace period and its banner --------------------------------------------------------------
 
 
 def test_the_banner_counts_down_then_the_gate_closes(client, clock):
@@ -190,7 +190,7 @@ def test_a_newcomer_gets_the_whole_grace_period():
     assert policy.deadline(org_row, early, 7) == since + dt.timedelta(days=7)
 
 
-# --- the gate, on every route -----------------------------------------------------------------------
+# --- the gate, on every route ---------------------------------------------------------------------
 
 
 def _routes(app):
@@ -296,7 +296,7 @@ def test_login_as_a_blocked_member_is_not_gated(app, client):
     assert client.get("/settings/profile").status_code == 200
 
 
-# --- the Team page ---------------------------------------------------------------------------------
+# --- the Team page --------------------------------------------------------------------------------
 
 
 def test_the_team_page_shows_and_filters_who_does_not_comply(app, client):

@@ -7,9 +7,9 @@ flow with JavaScript on (tests/browser/test_remember.py).
 import pytest
 from conftest import HTMX, PASSWORD, csrf, last_code, post, signin, user
 from itsdangerous import URLSafeTimedSerializer
-
 from security.helpers import events, password_step
 from twofactor.helpers import enable_totp, next_code, open_setup, secret_in, token_in
+
 from webapp import config
 from webapp.auth import remember
 from webapp.extensions import db
@@ -231,7 +231,7 @@ def test_step_up_is_never_skipped_after_a_remembered_sign_in(client, dbconn):
     assert "/2fa/setup" not in r.headers.get("Location", "")
 
 
-# --- the list, Forget, Forget all ------------------------------------------------------------------
+# --- the list, Forget, Forget all -----------------------------------------------------------------
 
 
 def test_listed_under_signed_in_devices_with_this_browser(client):
@@ -369,7 +369,7 @@ def test_a_credential_change_forgets_every_remembered_browser(app, change):
     assert second_step_asked(other, email, password)
 
 
-# --- the organisation may turn remembering off ------------------------------------------------------
+# --- the organisation may turn remembering off ----------------------------------------------------
 
 
 def test_an_organisation_that_forbids_remembering_hides_the_checkbox_and_ignores_cookies(client):

@@ -9,6 +9,7 @@ from ..auth.session import impersonate, leave_impersonation
 from ..db import atomic_write
 from ..forms import EmptyForm
 from ..models import Membership, User, UserSession, utcnow
+from ..rules import policy as rules_policy
 from ..security import N_, backup_codes
 from ..security import channels as ch
 from ..verify.responses import (
@@ -28,7 +29,6 @@ from ..web import (
     tell,
     trigger,
 )
-from ..rules import policy as rules_policy
 from . import authz, bp
 from .forms import AccessForm, MemberForm
 
