@@ -215,7 +215,8 @@ def save():
     org.allow_remember_browser = new["allow_remember"]
     g.pop("standing", None)  # the banner below answers under the new rules
     _tell_owners(org, old, new, forgotten)
-    return _answer(seat, gettext("Security rules saved. The other owners were told by email."))
+    return _answer(seat, gettext("Security rules saved. Every owner gets an email about the "
+                                 "change."))
 
 
 def _tell_owners(org, old: dict, new: dict, forgotten: int) -> None:
