@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 from twofactor.helpers import enable_totp, next_code
 
 from browser.conftest import browser_password_step, browser_signin
+from browser.test_a11y import WIDTHS, check
 from webapp import config
 from webapp.extensions import db
 from webapp.models import Organization, RememberedBrowser
@@ -161,3 +162,46 @@ def test_the_grace_banner_links_to_setup(any_page, app):
     assert page.url.endswith("/settings/activity")  # not blocked yet
     page.click("[data-action=setup-now]")
     page.wait_for_url(re.compile(r"/2fa/setup$"))
+
+
+@pytest.fixture(params=list(WIDTHS))
+def page_at(request, browser, live_server):
+    """A JS-on page at desktop width, then at 360 px (as in test_a11y.py)."""
+    context = browser.new_context(base_url=live_server.url, **WIDTHS[request.param])
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    yield page
+    context.close()
+
+
+def test_accessible_at_desktop_and_phone_width(page_at):
+    """axe (light and dark) and no sideways scroll: the code step with the box, Remembered
+    browsers, Security rules with the banner, the Team filter."""
+    page = page_at
+    browser_password_step(page, "owner@example.com")
+    page.check("input[name=channel][value=email]")
+    page.click("[data-action=continue]")
+    page.wait_for_selector("input[name=remember]")
+    check(page, "sign-in code step with Remember this browser")
+    page.check("input[name=remember]")
+    page.fill("#code", last_code("owner@example.com"))
+    page.click("[data-action=verify]")
+    page.wait_for_url(re.compile(r"/settings/profile"))
+    page.locator("[data-remembered-browser]").wait_for()
+    check(page, "My Profile with a remembered browser")
+    page.goto("/settings/team/rules")
+    check(page, "Security rules")
+    page.check("input[name=require_strong_factor]")
+    page.fill("input[name=grace_days]", "abc")
+    page.click("[data-action=save-rules]")
+    page.locator("#grace_days[aria-invalid=true]").wait_for()
+    check(page, "Security rules with an error")
+    page.fill("input[name=grace_days]", "5")
+    page.click("[data-action=save-rules]")
+    page.locator("[data-strong-factor-banner]").wait_for(state="attached")
+    page.goto("/settings/team?missing=1")
+    page.locator("[data-badge=missing-strong-factor]").first.wait_for()
+    check(page, "Team, members without an authenticator")
+    assert not page.errors
