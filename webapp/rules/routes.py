@@ -114,7 +114,9 @@ def banner():
     """The countdown banner's facts, computed only when a page asks (base.html)."""
     def strong_factor_notice():
         standing = my_standing()
-        if not standing.required or standing.compliant:
+        # Checked again: this very request may have just set the authenticator up.
+        if (not standing.required or standing.compliant
+                or policy.has_strong_factor(current_user)):
             return None
         return {"blocked": standing.blocked, "days": standing.days_left(utcnow()),
                 "deadline": standing.deadline}
