@@ -260,6 +260,7 @@ def test_a_blocked_member_is_taken_to_setup_at_sign_in_and_can_finish_it(client,
     r = client.post(SETUP, data={"code": code, "csrf_token": token_in(html)},
                     headers=HTMX if htmx else {})
     assert r.status_code == 200 and "backup-codes" in r.get_data(as_text=True)
+    assert "data-strong-factor-banner" not in r.get_data(as_text=True)  # done: no banner
     r = client.get("/settings/profile")
     assert r.status_code == 200 and "data-strong-factor-banner" not in r.get_data(as_text=True)
 
