@@ -1,6 +1,7 @@
 """Screenshots for the README: My Profile, the verify modal, the code email, the authenticator
 setup and the backup codes, the invite dialog and "Join <organisation>", "Forgot password?"
-and "Secure your account", and passkeys, on a desktop and at 360 px phone width.
+and "Secure your account", passkeys, "Remember this browser" and the team's Security rules,
+on a desktop and at 360 px phone width.
 
 Runs the app on a throwaway SQLite database with the demo team, drives Debian's chromium
 through Playwright and writes docs/screenshots/*.png.  Usage: `make screenshots`.
@@ -240,6 +241,64 @@ def passkeys(browser, app, server, size: str, email: str):
     context.close()
 
 
+def run_remember_and_rules(browser, app, server, size: str, email: str):
+    """The sign-in code step with "Don't ask again on this browser", the Remembered browsers
+    list, the owner's Security rules and the countdown banner a member then sees."""
+    context = browser.new_context(base_url=f"http://127.0.0.1:{server.server_port}",
+                                  viewport=SIZES[size], reduced_motion="reduce",
+                                  color_scheme="light", is_mobile=size == "phone")
+    page = context.new_page()
+    page.goto("/login")
+    page.fill("#email", email)
+    page.fill("#password", DEMO_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/verify/"))
+    page.check("input[name=channel][value=email]")
+    page.click("[data-action=continue]")
+    page.wait_for_selector("#code")
+    page.fill("#code", last_email_code(app, email))
+    page.check("input[name=remember]")
+    shoot(page, "remember-code", size)
+    page.click("[data-action=verify]")
+    page.wait_for_url(re.compile(r"/settings/profile"))
+    page.locator("#sessions").scroll_into_view_if_needed()
+    page.wait_for_timeout(150)
+    page.locator("#sessions").screenshot(path=str(OUT / f"remembered-browsers-{size}.png"))
+    print(f"wrote docs/screenshots/remembered-browsers-{size}.png")
+    context.close()
+
+    context = browser.new_context(base_url=f"http://127.0.0.1:{server.server_port}",
+                                  viewport=SIZES[size], reduced_motion="reduce",
+                                  color_scheme="light", is_mobile=size == "phone")
+    page = context.new_page()
+    page.goto("/login")
+    page.fill("#email", "owner@example.com")
+    page.fill("#password", DEMO_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/verify/"))
+    page.check("input[name=channel][value=email]")
+    page.click("[data-action=continue]")
+    page.wait_for_selector("#code")
+    page.fill("#code", last_email_code(app, "owner@example.com"))
+    page.click("[data-action=verify]")
+    page.wait_for_url(re.compile(r"/settings/profile"))
+    page.goto("/settings/team/rules")
+    page.check("input[name=require_strong_factor]")
+    page.click("[data-action=save-rules]")
+    page.wait_for_selector("[data-missing]")
+    shoot(page, "security-rules", size, full=True)
+    context.close()
+
+    context = browser.new_context(base_url=f"http://127.0.0.1:{server.server_port}",
+                                  viewport=SIZES[size], reduced_motion="reduce",
+                                  color_scheme="light", is_mobile=size == "phone")
+    page = context.new_page()
+    sign_in(page, app, "casey@example.com")
+    page.wait_for_selector("[data-strong-factor-banner]")
+    shoot(page, "strong-factor-banner", size)
+    context.close()
+
+
 def main() -> int:
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     OUT.mkdir(parents=True, exist_ok=True)
@@ -255,6 +314,9 @@ def main() -> int:
             run(browser, app, server, "phone", "owner@example.com")
             passkeys(browser, app, server, "desktop", "admin@example.com")
             passkeys(browser, app, server, "phone", "casey@example.com")
+            # Last: the rule they turn on applies to everyone after it.
+            run_remember_and_rules(browser, app, server, "desktop", "admin@example.com")
+            run_remember_and_rules(browser, app, server, "phone", "admin@example.com")
         finally:
             browser.close()
             server.shutdown()

@@ -54,6 +54,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .dev import bp as dev_bp
     from .recovery import bp as recovery_bp
     from .passkeys import bp as passkeys_bp
+    from .rules import bp as rules_bp
     from .team import bp as team_bp
     from .team.join import bp as join_bp
     from .twofactor import bp as twofactor_bp
@@ -69,6 +70,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(twofactor_bp)
     app.register_blueprint(recovery_bp)
     app.register_blueprint(passkeys_bp)
+    app.register_blueprint(rules_bp)
     # Every step-up purpose, declared in one table (webapp/verify/purposes.py).
     purposes.init_app(app)
     hooks.register(app)

@@ -100,6 +100,12 @@ DEFAULTS = {
     "PUBLIC_URL": "",
     # Team invitations (and their resends) per organisation, on top of the link limits.
     "INVITATIONS_PER_ORGANIZATION": "50 per day",
+    # "Don't ask again on this browser": how long a remembered browser skips the sign-in's
+    # second step (never a step-up). An organisation's owner may turn remembering off.
+    "REMEMBER_BROWSER_DAYS": 30,
+    # "Require an authenticator app or passkey": the grace period a member gets (in days)
+    # when an organisation has not chosen its own.
+    "STRONG_FACTOR_GRACE_DAYS": 7,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     # Absolute and idle session limits (ASVS / NIST AAL2: 12 h, 30 min).

@@ -49,6 +49,12 @@ class BaseModel(Model):
 class Organization(BaseModel):
     name = CharField(max_length=120)
     created_at = DateTimeField(default=utcnow)
+    # 0014: the owner's security rules (Settings > Team > Security rules).
+    # "Require an authenticator app or passkey": since when (None: off), and the grace
+    # period in days each member gets from then (None: the STRONG_FACTOR_GRACE_DAYS default).
+    strong_factor_required_at = DateTimeField(null=True)
+    strong_factor_grace_days = IntegerField(null=True)
+    allow_remember_browser = BooleanField(default=True)
 
 
 class User(UserMixin, BaseModel):
@@ -441,6 +447,25 @@ class Invitation(BaseModel):
                 .where((cls.organization == organization_id)
                        & cls.accepted_at.is_null() & cls.revoked_at.is_null())
                 .order_by(cls.id))
+class RememberedBrowser(BaseModel):
+    """A browser that may skip the sign-in's second step (never a step-up) for one account.
+
+    The cookie holds a random token; the table holds only its digest. 0014.
+    """
+
+    user = ForeignKeyField(User, backref="remembered_browsers", on_delete="CASCADE")
+    token_hash = CharField(max_length=64, unique=True)
+    ip = CharField(max_length=64, default="")
+    user_agent = CharField(max_length=255, default="")
+    created_at = DateTimeField(default=utcnow)
+    last_used_at = DateTimeField(null=True)
+    expires_at = DateTimeField()
+    forgotten_at = DateTimeField(null=True)
+    # Why: "forgotten", "forget_all", "password", "factor", "org_rule", "secure_account".
+    forgotten_reason = CharField(max_length=16, null=True)
+
+    class Meta:
+        indexes = ((("user", "forgotten_at"), False),)
 
 
 class OutboxMessage(BaseModel):
@@ -489,6 +514,7 @@ MODELS = [
     BackupCode,
     PendingTotp,
     AuditEvent,
+    RememberedBrowser,
     OutboxMessage,
     Delivery,
     Link,

@@ -190,6 +190,8 @@ IMPERSONATION_REFUSALS = {
                          "Return to your account first."),
     "remove_passkey": N_("While signed in as another person you can't remove a passkey. "
                          "Return to your account first."),
+    "forget_browsers": N_("While signed in as another person you can't forget this person's "
+                          "remembered browsers. Return to your account first."),
 }
 
 

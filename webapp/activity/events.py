@@ -57,6 +57,17 @@ NAMES = {
     "invitation.refused": N_("Invitation link refused"),
     "member.joined": N_("Joined the team"),
     "member.removed": N_("Removed from the team"),
+    "browser.remembered": N_("Browser remembered"),
+    "browser.forgotten": N_("Remembered browsers forgotten"),
+    "rules.changed": N_("Security rules changed"),
+}
+
+# Why remembered browsers were forgotten (auth/remember.py).
+FORGOTTEN = {
+    "forgotten": N_("forgotten by you"), "forget_all": N_("all forgotten by you"),
+    "password": N_("password changed"), "factor": N_("a sign-in method changed"),
+    "org_rule": N_("your organisation turned remembering off"),
+    "secure_account": N_("account secured"),
 }
 
 ROLES = {"owner": N_("Owner"), "admin": N_("Admin"), "member": N_("Member")}
@@ -114,6 +125,15 @@ def describe(e) -> str:
                         new=d["new"]) if d.get("old")
                 else gettext("%(what)s set to %(new)s", what=what, new=d["new"]))
         return text + (gettext(", verified by %(method)s", method=by) if by else "")
+    if e.event == "login.succeeded" and d.get("remembered"):
+        return gettext("Second step skipped: remembered browser")
+    if e.event == "browser.remembered" and "days" in d:
+        return gettext("Sign-in asks no code on this browser for %(days)s days", days=d["days"])
+    if e.event == "browser.forgotten" and "count" in d:
+        return gettext("%(count)s browser(s): %(reason)s", count=d["count"],
+                       reason=_words(FORGOTTEN, d.get("reason")))
+    if e.event == "rules.changed" and isinstance(d.get("new"), dict):
+        return ", ".join(f"{k}: {v}" for k, v in d["new"].items())
     if e.event in ("login.succeeded",) and by:
         return gettext("Verified by %(method)s", method=by)
     if e.event == "login.failed" and d.get("step") == "removed":

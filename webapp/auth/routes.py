@@ -14,9 +14,9 @@ from ..security.stepup import NoChannel
 from ..throttle import reserve
 from ..verify import engine
 from ..web import safe_next
-from . import bp, devices
+from . import bp, devices, remember
 from .forms import LoginForm
-from .session import end_session, pending_login, signed_out_reason
+from .session import end_session, pending_login, sign_in, signed_out_reason
 
 GENERIC_ERROR = N_("Incorrect email or password.")
 # Told only after the right password: it reveals nothing to someone who doesn't know it.
@@ -73,6 +73,11 @@ def login():
         record("login.failed", subject=user, actor=user, outcome="denied", step="removed")
         form.password.errors = [gettext(REMOVED)]
         return render_template("auth/login.html", form=form, next=next_url), 403
+    if remember.recognised(user) is not None:
+        # A browser this person chose to remember (and still may) skips the second step of
+        # this sign-in only; the password above was checked and throttled as always.
+        sign_in(user, channel=None, remembered=True)
+        return redirect(next_url, 303)
     try:
         challenge = engine.start(user, user, "login", {})
     except NoChannel:  # pragma: no cover - login always offers the account's email

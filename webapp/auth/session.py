@@ -19,7 +19,7 @@ from ..db import atomic_write
 from ..extensions import login_manager
 from ..models import AuditEvent, Challenge, User, UserSession, utcnow
 from ..web import client_info, is_htmx, notify, safe_next
-from . import devices
+from . import devices, remember
 
 
 @login_manager.user_loader
@@ -112,12 +112,12 @@ def leave_impersonation(member: User, *, allowed: bool) -> User | None:
     return admin
 
 
-def sign_in(user: User, *, channel: str | None) -> None:
+def sign_in(user: User, *, channel: str | None, **details) -> None:
     new_device = not devices.knows(user.email)
     start_session(user)
     now = utcnow()
     User.update(last_login_at=now).where(User.id == user.id).execute()
-    record("login.succeeded", subject=user, actor=user, channel=channel)
+    record("login.succeeded", subject=user, actor=user, channel=channel, **details)
     if new_device:  # a browser that never completed a sign-in to this account
         notify(user, gettext("New sign-in to your Aesthetix CRM account"),
                "email/new_sign_in.txt", change={"kind": "sign_in"})
@@ -167,6 +167,7 @@ def rotate_sessions(user: User) -> None:
     fresh one. The other browsers are told why when they next open the sign-in page."""
     UserSession.revoke_all(user, utcnow(), reason="password")
     close_verifications(user, utcnow(), sign_ins=True)
+    remember.forget_all(user, "password")  # a remembered browser signs in again with a code
     start_session(user)
 
 

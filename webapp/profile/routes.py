@@ -1,11 +1,12 @@
 """Settings > My Profile: personal data, password, two-factor."""
 
-from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from .. import audit
+from ..auth import remember
 from ..auth.session import rotate_sessions, sign_out_other_sessions
 from ..db import atomic_write
 from ..forms import EmptyForm
@@ -54,6 +55,8 @@ def _context(user=None, **kw):
         "sessions": lambda: active_sessions(user),
         "passkeys_section": lambda: Markup(passkeys_section(user)),  # noqa: S704  # nosec B704
         "passkey_script": True,
+        "remembered": lambda: remember.listed(user),
+        "this_browser": lambda: remember.current_row_ids(user),
     }
     ctx.update(kw)
     return ctx
@@ -177,6 +180,49 @@ def sign_out_others():
     response = page_or_fragment("profile/show.html", "partials/profile/sessions.html",
                                 **_context())
     return trigger(response, toast={"message": message, "level": "success"})
+
+
+def _sessions_answer(message: str):
+    """The Signed-in devices section again, with the message (a toast, or a flash and 303)."""
+    if not is_htmx():
+        flash(message, "success")
+        return redirect(url_for("profile.show", _anchor="sessions"), 303)
+    response = page_or_fragment("profile/show.html", "partials/profile/sessions.html",
+                                **_context())
+    return trigger(response, toast={"message": message, "level": "success"})
+
+
+@bp.post("/remembered/forget")
+def forget_browser():
+    """Forget one remembered browser (field `id`): its next sign-in asks for a code again.
+
+    :raise 400: no valid id, or an invalid CSRF token.
+    :raise 403: while signed in as another person.
+    :raise 409: not one of this person's remembered browsers (any more).
+    """
+    refuse_while_impersonating("forget_browsers")
+    form = EmptyForm()
+    raw = request.form.getlist("id")
+    if not form.validate_on_submit() or len(raw) != 1 or not raw[0].isdigit() or len(raw[0]) > 18:
+        abort(400, description=gettext("Choose a browser to forget."))
+    if not remember.forget(current_user._get_current_object(), int(raw[0])):
+        abort(409, description=gettext("That browser is no longer remembered."))
+    return _sessions_answer(gettext("Browser forgotten. Its next sign-in asks for a code."))
+
+
+@bp.post("/remembered/forget-all")
+def forget_all_browsers():
+    """Forget every remembered browser of this account.
+
+    :raise 403: while signed in as another person.
+    """
+    refuse_while_impersonating("forget_browsers")
+    if not EmptyForm().validate_on_submit():
+        abort(400, description=gettext("Reload the page and try again."))
+    count = remember.forget_all(current_user._get_current_object(), "forget_all")
+    message = (gettext("Forgot %(count)s browser(s). Each asks for a code at its next sign-in.",
+                       count=count) if count else gettext("No remembered browsers to forget."))
+    return _sessions_answer(message)
 
 
 def _user_key() -> str:

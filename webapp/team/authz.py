@@ -102,3 +102,8 @@ def may_remove(actor, target) -> bool:
         return True
     return (actor.role == "admin" and bool(actor.can_edit_team_profiles)
             and target.role == "member")
+
+
+def may_manage_rules(actor) -> bool:
+    """The organisation's security rules (Settings > Team > Security rules): owners only."""
+    return actor is not None and actor.role == "owner"

@@ -10,6 +10,7 @@ from ..db import atomic_write
 from ..delivery import DeliveryError, send_email
 from ..forms import EmptyForm
 from ..models import Invitation, Membership, User, UserSession, utcnow
+from ..rules import policy as rules_policy
 from ..security import N_, backup_codes
 from ..security import channels as ch
 from ..throttle import Throttled, reserve
@@ -113,10 +114,11 @@ def guard_team():
 # --- the team list ---------------------------------------------------------------------------
 
 
-def team_page(actor, q: str, after: int | None):
+def team_page(actor, q: str, after: int | None, missing: bool = False):
     """One page of members in the order they joined, keyset-paginated: a single query.
 
     It walks the (organization, id) index of memberships, so no page sorts the whole team.
+    `missing`: only those without an authenticator app or passkey (the organisation's rule).
     """
     query = (Membership.select(Membership, User)
              .join(User, on=(Membership.user == User.id))
@@ -128,6 +130,8 @@ def team_page(actor, q: str, after: int | None):
         query = query.where(User.name.contains(q) | User.email.contains(q))
     if after:
         query = query.where(Membership.id > after)
+    if missing:
+        query = query.where(rules_policy.missing_strong_factor())
     rows = list(query)
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
@@ -143,10 +147,16 @@ def index():
     actor = guard_team()
     q = (request.args.get("q") or "").strip()[:SEARCH_MAX]
     after = ids.id_arg("after")
-    rows, next_after = team_page(actor, q, after)
+    missing = request.args.get("missing") == "1"
+    rows, next_after = team_page(actor, q, after, missing)
+    # The organisation came with the actor's seat (rules.routes): no query of its own.
+    rule_on = actor.organization.strong_factor_required_at is not None
     return page_or_fragment("team/index.html", "partials/team/rows.html",
                             rows=rows, q=q, next_after=next_after, mask_phone=ch.mask_phone,
-                            searched=bool(q), first_page=after is None,
+                            searched=bool(q) or missing, first_page=after is None,
+                            missing=missing, rule_on=rule_on,
+                            has_strong_factor=rules_policy.has_strong_factor,
+                            is_owner=authz.may_manage_rules(actor),
                             **_invitations_context(actor))
 
 

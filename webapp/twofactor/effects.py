@@ -13,6 +13,7 @@ from flask_login import current_user
 from markupsafe import Markup
 
 from .. import audit
+from ..auth import remember
 from ..auth.session import sign_out_other_sessions
 from ..db import atomic_write
 from ..models import PendingTotp, User, utcnow
@@ -83,6 +84,7 @@ def apply_regenerate(c, subject: User, now) -> dict:
                                  "to replace."))
     codes = backup_codes.replace_all(subject, backup_key(), now)
     stepup.close_others(subject.id, now, keep=c.id)
+    remember.forget_all(subject, "factor")
     audit.record("backup_codes.regenerated", subject=subject, actor=c.actor_id, channel=c.channel)
     notify(subject, gettext("New backup codes for your Aesthetix CRM account"),
            "email/backup_codes_regenerated.txt",
@@ -101,6 +103,7 @@ def remove_factor(subject: User, now) -> tuple[bool, int]:
     removed = backup_codes.remove_all(subject)
     PendingTotp.delete().where(PendingTotp.user == subject.id).execute()
     stepup.close_others(subject.id, now)
+    remember.forget_all(subject, "factor")  # remembered browsers sign in with a code again
     subject.totp_secret = subject.totp_enabled_at = None
     return updated == 1, removed
 

@@ -11,6 +11,7 @@ from flask_babel import gettext, ngettext
 from flask_login import current_user, login_required
 
 from .. import audit
+from ..auth import remember
 from ..auth.session import sign_out_other_sessions
 from ..db import atomic_write
 from ..extensions import db
@@ -199,6 +200,7 @@ def confirm():
                 raise _Raced
             codes = backup_codes.replace_all(user, backup_key(), now)
             stepup.close_others(user.id, now)
+            remember.forget_all(user, "factor")  # a new factor: remembered browsers ask again
             audit.record("totp.enabled", subject=user, channel="totp")
             # A new way to sign in is told to every channel the account trusts; the notices
             # commit with the change (the delivery table).

@@ -5,11 +5,12 @@ change is still allowed and writes its notice (the delivery table commits it wit
 change); an after-hook runs once it committed (the response).
 """
 
-from flask import redirect, session, url_for
+from flask import redirect, request, session, url_for
 from flask_babel import gettext
 from peewee import IntegrityError
 
 from .. import audit
+from ..auth import remember
 from ..auth.session import pending_login, sign_in
 from ..extensions import db
 from ..models import Challenge, Membership, User
@@ -82,6 +83,7 @@ def apply_change_phone(c: Challenge, subject: User, now) -> dict:
     new, old, old_verified = c.data["phone"], subject.phone, subject.phone_verified
     User.update(phone=new, phone_verified_at=None).where(User.id == subject.id).execute()
     stepup.close_others(subject.id, now, keep=c.id)
+    remember.forget_all(subject, "factor")  # a changed factor: remembered browsers ask again
     audit.record("phone.changed", subject=subject, actor=c.actor_id, channel=c.channel,
                  old=ch.mask_phone(old), new=ch.mask_phone(new))
     # The notice commits with the change (the delivery table), so it can't be lost.
@@ -111,6 +113,7 @@ def apply_change_email(c: Challenge, subject: User, now) -> dict:
     if taken:
         raise stepup.Conflict(EMAIL_REFUSED, taken=new)
     stepup.close_others(subject.id, now, keep=c.id)
+    remember.forget_all(subject, "factor")
     audit.record("email.changed", subject=subject, actor=c.actor_id, channel=c.channel,
                  old=ch.mask_email(old), new=ch.mask_email(new))
     # To the old address, in the change's transaction: the new one is not proven, and the
@@ -141,6 +144,10 @@ def after_login(v: stepup.Verified):
     pending = pending_login() or {}
     target = pending.get("next") or url_for("profile.show")
     sign_in(v.subject, channel=v.challenge.channel)
+    # "Don't ask again on this browser": ticked with a correct code, where the organisation
+    # allows it. Only the next sign-ins' second step is skipped, never a step-up.
+    if request.form.get("remember") and remember.allowed_for(v.subject.id):
+        remember.remember(v.subject)
     session.pop("pending_login", None)
     if is_htmx():
         response = fragment("partials/empty.html")

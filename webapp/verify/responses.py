@@ -13,6 +13,7 @@ from flask_babel import gettext, ngettext
 from werkzeug.exceptions import HTTPException
 
 from .. import audit
+from ..auth import remember
 from ..auth.session import last_sign_in_channel
 from ..forms import CodeForm, EmptyForm
 from ..models import Challenge, User, utcnow
@@ -147,6 +148,10 @@ def step_context(c: Challenge, *, step=None, error=None, message=None):
         "code_form": CodeForm(formdata=None),
         # The passkey script comes with a page that may show a passkey option.
         "passkey_script": "passkey" in [o.channel for o in options],
+        # "Don't ask again on this browser": the sign-in's code step, where the organisation
+        # allows remembering (auth/remember.py).
+        "remember_days": (remember.days() if c.purpose == "login" and step == "code"
+                          and remember.allowed_for(c.subject_id) else None),
     }
 
 

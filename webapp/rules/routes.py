@@ -1,0 +1,240 @@
+"""Settings > Team > Security rules (owners), and the gate that enforces them on every request.
+
+With "Require an authenticator app or passkey" on, a member without one sees a banner counting
+down their grace period; once it is over they are taken to authenticator setup and can do
+nothing else until it is done: every route but the setup, its verification steps, verifying
+the email it needs, sign-out and static files answers with a redirect to the setup (a
+303, or HX-Redirect for htmx).
+"""
+
+from flask import (
+    abort,
+    current_app,
+    flash,
+    g,
+    make_response,
+    redirect,
+    request,
+    url_for,
+)
+from flask_babel import gettext
+from flask_login import current_user, login_required
+
+from .. import audit
+from ..auth import remember
+from ..db import atomic_write
+from ..models import Challenge, Membership, Organization, User, utcnow
+from ..team import authz
+from ..web import (
+    is_htmx,
+    is_impersonating,
+    notify,
+    page_or_fragment,
+    refuse_while_impersonating,
+    trigger,
+)
+from . import bp, policy
+from .forms import RulesForm
+
+# What a member the rule blocks may still open: the setup, its verification steps (only for
+# the purposes the setup needs, checked below), verifying the email the setup asks for first,
+# sign-out and leaving a sign-in, static files and health checks. The dev outbox exists only
+# with DEV_OUTBOX=1 (development), where it is how the setup's emailed code is read.
+ALLOWED_WHEN_BLOCKED = frozenset({
+    "twofactor.setup", "twofactor.begin", "twofactor.confirm",
+    "verify.show", "verify.choose", "verify.resend", "verify.code", "verify.cancel",
+    "profile.verify_email",
+    "auth.logout", "auth.login", "auth.cancel_login",
+    "static", "healthz", "dev.outbox",
+})
+SETUP_PURPOSES = frozenset({"enable_totp", "verify_email", "login"})
+
+
+def default_grace_days() -> int:
+    return int(current_app.config["STRONG_FACTOR_GRACE_DAYS"])
+
+
+def _seat_with_org():
+    """The signed-in person's membership with its organisation, in one query; it also serves
+    as this request's own_seat() (web.py), so the rule costs no query of its own there."""
+    if "own_seat" not in g or (g.own_seat is not None and "rule_org" not in g):
+        g.own_seat = (Membership.select(Membership, Organization)
+                      .join(Organization, on=(Membership.organization == Organization.id))
+                      .where(Membership.user == current_user.id)
+                      .order_by(Membership.id)
+                      .first())
+        g.rule_org = g.own_seat.organization if g.own_seat is not None else None
+    return g.own_seat
+
+
+def my_standing() -> policy.Standing:
+    """This request's person's standing under their organisation's rule (once a request)."""
+    if "standing" not in g:
+        if not current_user.is_authenticated or is_impersonating():
+            g.standing = policy.NOT_REQUIRED
+        else:
+            seat = _seat_with_org()
+            g.standing = policy.standing(current_user, seat, g.get("rule_org"), utcnow(),
+                                         default_grace_days())
+    return g.standing
+
+
+def _allowed_while_blocked() -> bool:
+    endpoint = request.endpoint or ""
+    if endpoint not in ALLOWED_WHEN_BLOCKED:
+        return False
+    cid = (request.view_args or {}).get("cid")
+    if endpoint.startswith("verify.") and cid is not None:
+        # Only the verifications the setup needs, not a phone change left open earlier.
+        c = Challenge.get_or_none(Challenge.id == cid)
+        return c is None or c.purpose in SETUP_PURPOSES
+    return True
+
+
+@bp.before_app_request
+def require_strong_factor():
+    """Past the grace period, a member without a strong factor is sent to the setup."""
+    if request.endpoint is None or request.endpoint == "static":
+        return None
+    if not current_user.is_authenticated:
+        return None
+    standing = my_standing()
+    if not standing.blocked or _allowed_while_blocked():
+        return None
+    target = url_for("twofactor.setup")
+    if is_htmx():
+        response = make_response("", 403)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target, 303)
+
+
+@bp.app_context_processor
+def banner():
+    """The countdown banner's facts, computed only when a page asks (base.html)."""
+    def strong_factor_notice():
+        standing = my_standing()
+        # Checked again: this very request may have just set the authenticator up.
+        if (not standing.required or standing.compliant
+                or policy.has_strong_factor(current_user)):
+            return None
+        return {"blocked": standing.blocked, "days": standing.days_left(utcnow()),
+                "deadline": standing.deadline}
+    return {"strong_factor_notice": strong_factor_notice}
+
+
+# --- the owner's page ---------------------------------------------------------------------------
+
+
+@bp.before_request
+@login_required
+def _signed_in():
+    """Every rules route needs a signed-in user."""
+
+
+def guard_owner():
+    """The owner's membership with the organisation.
+
+    :raise 403: not an owner, or while signed in as another person.
+    """
+    refuse_while_impersonating("team_pages")
+    seat = _seat_with_org()
+    if not authz.may_manage_rules(seat):
+        audit.record("authz.denied", subject=None, outcome="denied",
+                     organization=seat.organization_id if seat else None,
+                     action="security_rules", status=403)
+        abort(403, description=gettext("Only an owner of your organisation can change its "
+                                       "security rules."))
+    return seat
+
+
+def _snapshot(org) -> dict:
+    return {"require_strong_factor": org.strong_factor_required_at is not None,
+            "grace_days": policy.grace_days(org, default_grace_days()),
+            "allow_remember": bool(org.allow_remember_browser)}
+
+
+def _context(seat, form=None):
+    org = seat.organization
+    values = _snapshot(org)
+    return {
+        "org": org,
+        "form": form or RulesForm(formdata=None, **values),
+        "values": values,
+        "default_grace_days": default_grace_days(),
+        "missing": (Membership.select()
+                    .join(User, on=(Membership.user == User.id))
+                    .where((Membership.organization == org.id) & policy.missing_strong_factor())
+                    .count()),
+    }
+
+
+@bp.get("/settings/team/rules")
+def show():
+    """The organisation's security rules (owners only).
+
+    :raise 403: not an owner, or while signed in as another person.
+    """
+    seat = guard_owner()
+    return page_or_fragment("rules/show.html", "partials/rules/form.html", **_context(seat))
+
+
+@bp.post("/settings/team/rules")
+def save():
+    """Save the rules; changes are audited and every owner is told by email.
+
+    Turning "Remember this browser" off forgets every remembered browser of the organisation.
+
+    :raise 403: not an owner, or while signed in as another person.
+    """
+    seat = guard_owner()
+    org = seat.organization
+    form = RulesForm()
+    if not form.validate_on_submit():
+        return page_or_fragment("rules/show.html", "partials/rules/form.html", 422,
+                                **_context(seat, form))
+    old = _snapshot(org)
+    new = {"require_strong_factor": bool(form.require_strong_factor.data),
+           "grace_days": int(form.grace_days.data),
+           "allow_remember": bool(form.allow_remember.data)}
+    if new == old:
+        return _answer(seat, gettext("No changes to save."))
+    now = utcnow()
+    # The grace period runs from when the requirement was turned on; changing only its
+    # length keeps that start.
+    since = (org.strong_factor_required_at or now) if new["require_strong_factor"] else None
+    with atomic_write():
+        (Organization
+         .update(strong_factor_required_at=since, strong_factor_grace_days=new["grace_days"],
+                 allow_remember_browser=new["allow_remember"])
+         .where(Organization.id == org.id)
+         .execute())
+        forgotten = (remember.forget_organization(org.id)
+                     if old["allow_remember"] and not new["allow_remember"] else 0)
+        audit.record("rules.changed", subject=None, organization=org.id, old=old, new=new,
+                     browsers_forgotten=forgotten)
+    org.strong_factor_required_at, org.strong_factor_grace_days = since, new["grace_days"]
+    org.allow_remember_browser = new["allow_remember"]
+    g.pop("standing", None)  # the banner below answers under the new rules
+    _tell_owners(org, old, new, forgotten)
+    return _answer(seat, gettext("Security rules saved. Every owner gets an email about the "
+                                 "change."))
+
+
+def _tell_owners(org, old: dict, new: dict, forgotten: int) -> None:
+    owners = (User.select()
+              .join(Membership, on=(Membership.user == User.id))
+              .where((Membership.organization == org.id) & (Membership.role == "owner")))
+    for owner in owners:
+        notify(owner, gettext("Security rules changed for %(org)s", org=org.name),
+               "rules/email/rules_changed.txt", org=org, actor=current_user, old=old, new=new,
+               forgotten=forgotten)
+
+
+def _answer(seat, message: str):
+    if not is_htmx():
+        flash(message, "success")
+        return redirect(url_for("rules.show"), 303)
+    response = page_or_fragment("rules/show.html", "partials/rules/form.html",
+                                **_context(seat))
+    return trigger(response, toast={"message": message, "level": "success"})
