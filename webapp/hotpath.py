@@ -1,0 +1,31 @@
+"""Small savings on every rendered page, each the same output for less work.
+
+`url_for` in templates: a URL without arguments (or a static file's) is the same string for
+every request under the same script root (no rule here matches on host or subdomain, and no URL defaults are
+injected), so it is built by Flask once and kept. Anything else goes to Flask's `url_for`.
+"""
+
+from flask import has_request_context, request, url_for
+
+# Endpoints × script roots: a handful in practice; the bound only keeps a misconfigured
+# proxy from growing it.
+_MAX_KEPT = 1024
+
+
+def init_app(app) -> None:
+    kept: dict[tuple[str, str, str], str] = {}
+
+    def template_url_for(endpoint: str, **values) -> str:
+        static = endpoint == "static" and values.keys() == {"filename"}
+        if ((values and not static) or endpoint[:1] == "." or not has_request_context()
+                or app.url_default_functions or app.url_map.host_matching):
+            return url_for(endpoint, **values)
+        key = (endpoint, request.script_root, values.get("filename", ""))
+        url = kept.get(key)
+        if url is None:
+            url = url_for(endpoint, **values)
+            if len(kept) < _MAX_KEPT:
+                kept[key] = url
+        return url
+
+    app.jinja_env.globals["url_for"] = template_url_for
