@@ -1,8 +1,9 @@
 """Small savings on every rendered page, each the same output for less work.
 
 `url_for` in templates: a URL without arguments (or a static file's) is the same string for
-every request under the same script root (no rule here matches on host or subdomain, and no URL defaults are
-injected), so it is built by Flask once and kept. Anything else goes to Flask's `url_for`.
+every request under the same script root (no rule here matches on host or subdomain, and no
+URL defaults are injected), so it is built by Flask once and kept. Anything else goes to
+Flask's `url_for`.
 """
 
 from flask import has_request_context, request, url_for
