@@ -30,3 +30,24 @@ def init_app(app) -> None:
         return url
 
     app.jinja_env.globals["url_for"] = template_url_for
+
+
+class LazyForm:
+    """A form that is only displayed, built the first time a template reads from it.
+
+    A page renders some of the forms its context offers (a fragment: one section's); the
+    others are never built: no WTForms fields, no CSRF field. Reading any attribute builds
+    the real form once and answers from it, so templates use it as the form itself.
+    """
+
+    __slots__ = ("_make", "_form")
+
+    def __init__(self, make):
+        self._make = make
+        self._form = None
+
+    def __getattr__(self, name):
+        form = self._form
+        if form is None:
+            form = self._form = self._make()
+        return getattr(form, name)
