@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from .. import audit
 from ..auth.session import last_sign_in_channel
 from ..forms import CodeForm, EmptyForm
+from ..hotpath import LazyForm
 from ..models import Challenge, User, utcnow
 from ..security import N_, stepup
 from ..security import channels as ch
@@ -137,8 +138,9 @@ def step_context(c: Challenge, *, step=None, error=None, message=None):
         "purpose_title": gettext(purpose.title),
         # Sign-in and contact changes ask "Choose how to verify" first, then "Enter your code".
         "generic_title": purpose.title == engine.CHOOSE,
-        "form": EmptyForm(),
-        "code_form": CodeForm(formdata=None),
+        # Built when the step's template reads them (each step shows one or the other).
+        "form": LazyForm(EmptyForm),
+        "code_form": LazyForm(lambda: CodeForm(formdata=None)),
     }
 
 
