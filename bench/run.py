@@ -43,8 +43,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+# The server to use for the PostgreSQL + Redis leg: BENCH_PG_URL / BENCH_REDIS_URL, else the
+# app's own DATABASE_URL (when it names PostgreSQL) and RATELIMIT_STORAGE_URI (Redis). Each
+# run creates a database of its own next to the one named and drops it afterwards.
+_APP_DB = os.environ.get("DATABASE_URL", "")
+_APP_LIMITS = os.environ.get("RATELIMIT_STORAGE_URI", "")
+PG_URL = os.environ.get("BENCH_PG_URL") or (
+    _APP_DB if _APP_DB.startswith("postgres") else "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL") or (
+    _APP_LIMITS if _APP_LIMITS.startswith("redis") else "redis://127.0.0.1:6379/14")
 WORKERS = int(os.environ.get("BENCH_WORKERS", str(2 * (os.cpu_count() or 1))))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 DURATION = int(os.environ.get("BENCH_SECONDS", "6"))

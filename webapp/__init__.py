@@ -47,7 +47,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     # Before any blueprint adds its routes: every `<int:...>` is bounded to a storable id.
     app.url_map.converters["int"] = BoundedIntConverter
 
-    from . import auth, health, hooks, profile, verify
+    from . import auth, health, hooks, hotpath, profile, verify
     from .activity import bp as activity_bp
     from .auth import session as _session  # noqa: F401  (registers the user loader)
     from .cli import register as register_cli
@@ -80,5 +80,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_cli(app)
 
     health.register(app)
+    hotpath.init_app(app)
 
     return app

@@ -2,13 +2,14 @@
 
 import contextlib
 import os
+import select
 from pathlib import Path
 
 from flask import g
 from peewee import SqliteDatabase
 from playhouse import db_url
 from playhouse.migrations import Runner
-from playhouse.pool import PooledSqliteDatabase
+from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
 from .config import INSTANCE, private_dir
 from .extensions import db
@@ -40,8 +41,9 @@ def connect(url: str, pool_size: int = 8):
                                         check_same_thread=False)
     scheme, sep, rest = url.partition("://")
     if sep and scheme in ("postgres", "postgresql"):
-        return db_url.connect(f"postgresql+pool://{rest}", max_connections=pool_size,
-                              stale_timeout=300, timeout=10)
+        return _CheckedPostgresqlDatabase(**db_url.parse(f"postgresql://{rest}"),
+                                          max_connections=pool_size, stale_timeout=300,
+                                          timeout=10)
     return db_url.connect(url)
 
 
@@ -68,6 +70,32 @@ class _OwnerOnlySqliteDatabase(PooledSqliteDatabase):
         for suffix in ("-wal", "-shm"):
             with contextlib.suppress(FileNotFoundError):
                 os.chmod(self.database + suffix, 0o600)
+
+
+class _CheckedPostgresqlDatabase(PooledPostgresqlDatabase):
+    """Pooled PostgreSQL that never hands out a connection the server has closed.
+
+    playhouse.pool asks the server (`SELECT 1`, a round trip) before each reuse. An idle
+    connection has nothing to read, so here the socket is polled instead, without waiting:
+    one the server ended (pg_terminate_backend, a restart, idle_session_timeout) has its
+    goodbye or end-of-file waiting, and is dropped for a fresh one; so is one with anything
+    unexpected to read. A connection not idle (left in a transaction) is rolled back first,
+    as playhouse.pool does, and dropped if that fails.
+    """
+
+    def _is_closed(self, conn):
+        if conn.closed:
+            return True
+        status = self._adapter.txn_status(conn)
+        if status == self._adapter.txn_unknown:
+            return True
+        if status != self._adapter.txn_idle:
+            try:
+                self._adapter.rollback(conn)
+            except Exception:  # noqa: BLE001 - any failure means the connection is unusable
+                return True
+        readable, _, _ = select.select([conn], [], [], 0)
+        return bool(readable)
 
 
 def init_app(app) -> None:

@@ -20,6 +20,7 @@ from peewee import (
 )
 
 from .extensions import db
+from .prebuilt import Prebuilt
 
 
 def clock() -> dt.datetime:
@@ -192,15 +193,20 @@ class UserSession(BaseModel):
     @classmethod
     def load(cls, token: str, now):
         """The live session for a token, with its user, in one query."""
+        return LIVE_SESSION.first(token_digest(token), now)
+
+    @classmethod
+    def live_query(cls, digest: str, now):
+        """The live session with this token digest, joined to its user (LIVE_SESSION's text)."""
         return (
             cls.select(cls, User)
             .join(User, on=(cls.user == User.id))
             .where(
-                (cls.token_hash == token_digest(token))
+                (cls.token_hash == digest)
                 & cls.revoked_at.is_null()
                 & (cls.expires_at > now)
             )
-            .first()
+            .limit(1)
         )
 
     @classmethod
@@ -273,6 +279,12 @@ class UserSession(BaseModel):
                .where((cls.token_hash == token_digest(token)) & cls.revoked_at.is_null(False))
                .first())
         return row.revoked_reason if row else None
+
+
+# Every signed-in request runs these: SQL text built once per process and dialect (prebuilt.py).
+LIVE_SESSION = Prebuilt(UserSession.live_query, (str, dt.datetime),
+                        models=(UserSession, User), joins=("user",))
+FIRST_SEAT = Prebuilt(Membership.first_of, (int,), models=(Membership,))
 
 
 class Challenge(BaseModel):

@@ -9,7 +9,7 @@ from flask_login import current_user
 
 from . import audit, links
 from .delivery import notices
-from .models import Membership, utcnow
+from .models import FIRST_SEAT, utcnow
 from .security import N_
 
 
@@ -160,7 +160,7 @@ def is_impersonating() -> bool:
 def own_seat():
     """The signed-in person's membership (their first organisation), read once a request."""
     if "own_seat" not in g:
-        g.own_seat = Membership.first_of(current_user.id).first()
+        g.own_seat = FIRST_SEAT.first(current_user.id)
     return g.own_seat
 
 

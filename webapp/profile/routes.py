@@ -10,6 +10,7 @@ from ..auth import remember
 from ..auth.session import rotate_sessions, sign_out_other_sessions
 from ..db import atomic_write
 from ..forms import EmptyForm
+from ..hotpath import LazyForm
 from ..models import Membership, User, UserSession, utcnow
 from ..passkeys.effects import section_html as passkeys_section
 from ..security import N_, backup_codes, passwords
@@ -45,10 +46,12 @@ def _context(user=None, **kw):
     user = user or current_user._get_current_object()
     ctx = {
         "user": user,
-        "profile_form": kw.pop("profile_form", None) or ProfileForm(
-            formdata=None, name=user.name, email=user.email, phone=user.phone or ""),
-        "password_form": kw.pop("password_form", None) or PasswordForm(formdata=None),
-        "form": EmptyForm(),
+        # Display-only forms are built when a template reads them (a fragment renders one).
+        "profile_form": kw.pop("profile_form", None) or LazyForm(lambda: ProfileForm(
+            formdata=None, name=user.name, email=user.email, phone=user.phone or "")),
+        "password_form": kw.pop("password_form", None) or LazyForm(
+            lambda: PasswordForm(formdata=None)),
+        "form": LazyForm(EmptyForm),
         "can_edit": may_edit_own_profile(user),
         "backup_left": backup_codes.unused(user) if user.totp_enabled else 0,
         # Called by the page only, so fragments don't pay for the query.

@@ -1,5 +1,6 @@
 """Which channels may carry a code for a purpose, and how their destinations are shown."""
 
+import functools
 from dataclasses import dataclass
 
 import phonenumbers
@@ -49,6 +50,7 @@ def mask_email(email: str | None) -> str:
     return f"{local[:1]}***@{domain}"
 
 
+@functools.lru_cache(maxsize=1024)  # pure, and parsed on every render that shows a phone
 def display_phone(e164: str | None) -> str:
     """A stored E.164 number as people write it: +1 202-555-0144 (as stored if it won't parse)."""
     if not e164:

@@ -16,6 +16,7 @@ from .. import audit
 from ..auth import remember
 from ..auth.session import last_sign_in_channel
 from ..forms import CodeForm, EmptyForm
+from ..hotpath import LazyForm
 from ..models import Challenge, User, utcnow
 from ..security import N_, passkeys, stepup
 from ..security import channels as ch
@@ -144,8 +145,9 @@ def step_context(c: Challenge, *, step=None, error=None, message=None):
         "purpose_title": gettext(purpose.title),
         # Sign-in and contact changes ask "Choose how to verify" first, then "Enter your code".
         "generic_title": purpose.title == engine.CHOOSE,
-        "form": EmptyForm(),
-        "code_form": CodeForm(formdata=None),
+        # Built when the step's template reads them (each step shows one or the other).
+        "form": LazyForm(EmptyForm),
+        "code_form": LazyForm(lambda: CodeForm(formdata=None)),
         # The passkey script comes with a page that may show a passkey option.
         "passkey_script": "passkey" in [o.channel for o in options],
         # "Don't ask again on this browser": the sign-in's code step, where the organisation

@@ -15,6 +15,7 @@ from ..forms import CodeForm
 from ..models import Challenge, User, utcnow
 from ..passkeys import effects as passkey_effects
 from ..passkeys.forms import CredentialForm
+from ..prebuilt import Prebuilt
 from ..security import channels as ch
 from ..security import passkeys as pk
 from ..security import stepup
@@ -24,15 +25,28 @@ from .effects import after_conflict
 from .responses import render_step, return_url
 
 
+def _with_subject(cid: str):
+    return (Challenge.select(Challenge, User)
+            .join(User, on=(Challenge.subject == User.id))
+            .where(Challenge.id == cid)
+            .limit(1))
+
+
+def _sign_in_step(cid: str):
+    return Challenge.select().where((Challenge.id == cid) & (Challenge.purpose == "login")).limit(1)
+
+
+# Every step of every verification runs these: SQL text built once (webapp/prebuilt.py).
+WITH_SUBJECT = Prebuilt(_with_subject, (str,), models=(Challenge, User), joins=("subject",))
+SIGN_IN_STEP = Prebuilt(_sign_in_step, (str,), models=(Challenge,))
+
+
 def load(cid: str) -> Challenge:
     """The challenge, if this browser may act on it; 404 otherwise (no hint it exists).
 
     :raise 404: unknown id or purpose, not this session's sign-in, or not this actor's.
     """
-    c = (Challenge.select(Challenge, User)
-         .join(User, on=(Challenge.subject == User.id))
-         .where(Challenge.id == cid)
-         .first())
+    c = WITH_SUBJECT.first(cid)
     if c is None:
         abort(404)
     engine.purpose(c.purpose)
@@ -52,7 +66,7 @@ def _left_sign_in(cid: str):
     cancelling): My Profile when signed in as its person, else the sign-in page; None when
     `cid` is no such step. Only a sign-in no longer open redirects, so an id still waiting for
     someone else's second step answers 404 as before."""
-    c = Challenge.get_or_none((Challenge.id == cid) & (Challenge.purpose == "login"))
+    c = SIGN_IN_STEP.first(cid)
     if c is None:
         return None
     pending = pending_login()
