@@ -52,8 +52,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .auth import session as _session  # noqa: F401  (registers the user loader)
     from .cli import register as register_cli
     from .dev import bp as dev_bp
-    from .recovery import bp as recovery_bp
     from .passkeys import bp as passkeys_bp
+    from .recovery import bp as recovery_bp
     from .rules import bp as rules_bp
     from .team import bp as team_bp
     from .team.join import bp as join_bp

@@ -6,7 +6,6 @@ import json
 
 import pytest
 import webauthn
-
 from passkeys.helpers import MEMBER, PAYLOADS, account, assertion
 
 from .conftest import run_parallel
