@@ -128,12 +128,13 @@ def test_a_wrong_auth_token_is_an_operator_error_not_a_500(app_factory, twilio_a
 
 
 def test_a_hung_provider_times_out_and_says_so(twilio_app, twilio_api):
-    twilio_api.delay = 2.5  # SMS_TIMEOUT is 1 s in these settings
+    twilio_api.delay = 10  # SMS_TIMEOUT is 1 s in these settings
     client = twilio_app.test_client()
     url = password_step(client)
     started = time.monotonic()
     r = choose_sms(client, url)
-    assert time.monotonic() - started < 2.4
+    # Cut off by the timeout, long before the double answers (room for a busy machine).
+    assert time.monotonic() - started < 8
     assert r.status_code == 503 and "Text messages aren't available right now" in _text(r)
     assert failures()[0][2]["reason"] == "timeout"
 
