@@ -204,11 +204,16 @@ def _signed_in(client) -> bool:
         return "_user_id" in s
 
 
+CODE_SUBJECT = "Your Aesthetix CRM code"  # the engine's code emails; notices come between
+
+
 def last_code(to: str, kind: str = "email") -> str:
     with db.connection_context():
-        msg = (OutboxMessage.select()
-               .where((OutboxMessage.to == to) & (OutboxMessage.kind == kind))
-               .order_by(OutboxMessage.id.desc()).first())
+        query = OutboxMessage.select().where((OutboxMessage.to == to)
+                                             & (OutboxMessage.kind == kind))
+        if kind == "email":
+            query = query.where(OutboxMessage.subject.startswith(CODE_SUBJECT))
+        msg = query.order_by(OutboxMessage.id.desc()).first()
     assert msg is not None, f"no {kind} to {to}"
     return re.search(r"\b(\d{6})\b", msg.body).group(1)
 
