@@ -204,6 +204,9 @@ def _signed_in(client) -> bool:
         return "_user_id" in s
 
 
+CODE_SUBJECT = "Your Aesthetix CRM code"  # the engine's code emails; notices come between
+
+
 def last_code(to: str, kind: str = "email") -> str:
     """The newest code sent there (notices that came after it, like a new-device notice, are
     passed over)."""
