@@ -281,6 +281,10 @@ def test_team_invitations_and_removal(page_js, browser, live_server):
     page.fill("#email", "nina@example.com")
     page.click("[data-action=send-invitation]")
     page.locator("[data-invitation]").wait_for()
+    expect(page.locator("#toasts")).to_contain_text("Invitation sent")
+    # Judged once the toast has faded in (mid-animation its colours are half-way).
+    page.locator("#toasts .toast").last.evaluate(
+        "t => Promise.all(t.getAnimations().map(a => a.finished))")
     assert_accessible(page, "Team with a pending invitation")
     page.goto(f"/settings/team/{_user_id('member@example.com')}")
     page.click("[data-action=remove]")

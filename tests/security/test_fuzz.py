@@ -30,7 +30,8 @@ FIELDS = ["email", "password", "current_password", "new_password", "confirm_pass
           "phone", "name", "channel", "code", "role", "can_edit_team_profiles",
           "can_edit_own_profile", "next", "to", "user_id"]
 # They end the session the fuzzer uses ("Login as" revokes the owner's own session).
-SKIP = {"auth.logout", "team.exit_impersonation", "team.login_as"}
+# One-shot actions that would leave every later example without its target.
+SKIP = {"auth.logout", "team.exit_impersonation", "team.login_as", "team.remove"}
 # A body that is not a form (JSON, text, nothing) with the token in the header: each route,
 # in the fuzz target's state, sees an empty form and answers this.
 NON_FORM_STATUS = {
@@ -55,6 +56,10 @@ NON_FORM_STATUS = {
     "recovery.forgot": 422,  # the email is required
     "recovery.reset": 422,  # the new password is required
     "recovery.secure": 303,  # one button: secured, then to choosing a new password
+    "team.invite": 422,  # the email is required
+    "team.resend_invitation": 303,  # one-button forms: sent again, back to the Team page
+    "team.revoke_invitation": 303,
+    "join.show": 422,  # a name and a password are required
 }
 CSRF_MESSAGE = "came from another site"
 
@@ -87,11 +92,24 @@ def fuzz_target(app):
         reset = links.issue(links.RESET_PASSWORD, user=user("member@example.com"))
         secure = links.issue(links.SECURE_ACCOUNT, user=user("member@example.com"),
                              data={"kind": "sign_in"})
-    tokens = {"recovery.reset": reset, "recovery.secure": secure}
+    invitation, link = _invitation(app, me)
+    tokens = {"recovery.reset": reset, "recovery.secure": secure, "join.show": link}
     routes = [(rule.replace("<cid>", cid).replace("<int:user_id>", str(member_id))
+               .replace("<int:invitation_id>", str(invitation.id))
                .replace("<token>", tokens.get(endpoint, "")), endpoint)
               for rule, endpoint in post_routes(app)]
     return client, token, routes
+
+
+def _invitation(app, owner):
+    """A pending invitation and its link's token: targets for the invitation routes."""
+    from webapp.models import Membership, utcnow
+    from webapp.team import invitations
+
+    with app.app_context(), db.connection_context():
+        seat = Membership.get(Membership.user == owner.id)
+        return invitations.create(seat.organization_id, owner, "invited@example.com", "member",
+                                  utcnow())
 
 
 def send(client, token, path, encoding, fields):

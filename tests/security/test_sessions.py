@@ -17,7 +17,8 @@ def routes(app, member_id):
             continue  # for people with no account: the emailed link is its credential
         if rule.rule.startswith("/verify/"):
             continue  # the one place the pending state may go (its own challenge only)
-        path = rule.rule.replace("<int:user_id>", str(member_id)).replace("<cid>", "x")
+        path = (rule.rule.replace("<int:user_id>", str(member_id)).replace("<cid>", "x")
+                .replace("<int:invitation_id>", "1"))
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             yield method, path
 
