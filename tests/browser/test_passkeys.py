@@ -284,3 +284,37 @@ def test_passkeys_stay_hidden_on_an_ip_address(page_js):
     page.wait_for_load_state("load")
     expect(page.locator("[data-action=passkey-sign-in]")).to_be_hidden()
     assert page.errors == []
+
+
+@pytest.mark.parametrize("width", [1280, 360])
+def test_passkey_pages_and_steps_are_accessible(localhost, width):
+    from browser.a11y import assert_accessible
+
+    page = localhost
+    page.set_viewport_size({"width": width, "height": 800})
+    Authenticator(page)
+    page.goto("/login")
+    expect(page.locator("[data-action=passkey-sign-in]")).to_be_visible()
+    assert_accessible(page, f"sign-in with the passkey button at {width} px")
+    sign_in_with_email_code(page)
+    page.click("[data-action=add-passkey]")
+    page.wait_for_selector("#modal dialog[open] #verify-step[data-step=choose]")
+    page.check("input[name=channel][value=email]")
+    page.click("[data-action=continue]")
+    page.wait_for_selector("#code")
+    page.fill("#code", last_code(EMAIL))
+    page.click("[data-action=verify]")
+    page.wait_for_selector("#modal dialog[open] #passkey-register")
+    assert_accessible(page, f"add a passkey at {width} px")
+    page.click("[data-action=create-passkey]")
+    page.wait_for_selector("#modal dialog", state="detached")
+    page.goto("/settings/profile/passkeys")
+    assert_accessible(page, f"passkeys page at {width} px")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    page.click("[data-action=remove-passkey]")
+    page.wait_for_selector("#modal dialog[open] #verify-step[data-step=choose]")
+    page.check("input[name=channel][value=passkey]")
+    page.click("[data-action=continue]")
+    page.wait_for_selector("[data-action=use-passkey]")
+    assert_accessible(page, f"verify with a passkey at {width} px")
+    assert page.errors == []

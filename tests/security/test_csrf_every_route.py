@@ -15,6 +15,7 @@ from peewee import Table
 from security.helpers import cid_from, password_step
 from webapp import create_app, links
 from webapp.extensions import db
+from webapp.models import Passkey
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # Routes that take no CSRF token by design, each with the reason. None today: /logout checks
@@ -101,7 +102,11 @@ def signed_in(app):
         cid = cid_from(r)
         r = client.post(f"/verify/{cid}/channel", data={"channel": "email", "csrf_token": token})
         assert r.status_code == 303
-        return client, {"cid": cid, "code": last_code("member@example.com")}
+        # A passkey of the member's: the passkey routes' target.
+        with db.connection_context():
+            passkey = Passkey.create(user=user("member@example.com").id, credential_id="AAAA",
+                                     public_key=b"k", user_handle="aGg", name="Laptop")
+        return client, {"cid": cid, "code": last_code("member@example.com"), "pid": passkey.id}
 
     return make
 
