@@ -27,7 +27,7 @@ HOSTILE = OTP_INPUTS + PHONE_INPUTS + [
     "totp", "backup", "on", "true", "1", "-1", "0", "99999999999999999999"]
 FIELDS = ["email", "password", "current_password", "new_password", "confirm_password",
           "phone", "name", "channel", "code", "role", "can_edit_team_profiles",
-          "can_edit_own_profile", "next", "to", "user_id"]
+          "can_edit_own_profile", "next", "to", "user_id", "id", "grace_days"]
 # They end the session the fuzzer uses ("Login as" revokes the owner's own session).
 SKIP = {"auth.logout", "team.exit_impersonation", "team.login_as"}
 # A body that is not a form (JSON, text, nothing) with the token in the header: each route,
@@ -51,6 +51,9 @@ NON_FORM_STATUS = {
     "verify.code": 422,  # no code
     "verify.resend": 303,  # the 30 s wait: back to the step with the reason (no JS)
     "verify.cancel": 303,
+    "profile.forget_browser": 400,  # no browser named
+    "profile.forget_all_browsers": 303,  # none remembered: back to the page, saying so
+    "rules.save": 422,  # the grace period is required
 }
 CSRF_MESSAGE = "came from another site"
 
