@@ -28,7 +28,7 @@ HOSTILE = OTP_INPUTS + PHONE_INPUTS + [
     "totp", "backup", "on", "true", "1", "-1", "0", "99999999999999999999"]
 FIELDS = ["email", "password", "current_password", "new_password", "confirm_password",
           "phone", "name", "channel", "code", "role", "can_edit_team_profiles",
-          "can_edit_own_profile", "next", "to", "user_id"]
+          "can_edit_own_profile", "next", "to", "user_id", "id", "grace_days"]
 # They end the session the fuzzer uses ("Login as" revokes the owner's own session).
 # One-shot actions that would leave every later example without its target.
 SKIP = {"auth.logout", "team.exit_impersonation", "team.login_as", "team.remove"}
@@ -60,6 +60,9 @@ NON_FORM_STATUS = {
     "team.resend_invitation": 303,  # one-button forms: sent again, back to the Team page
     "team.revoke_invitation": 303,
     "join.show": 422,  # a name and a password are required
+    "profile.forget_browser": 400,  # no browser named
+    "profile.forget_all_browsers": 303,  # none remembered: back to the page, saying so
+    "rules.save": 422,  # the grace period is required
 }
 CSRF_MESSAGE = "came from another site"
 
