@@ -3,8 +3,8 @@
 import datetime as dt
 
 import pytest
+from conftest import signin, user
 
-from tests.conftest import signin, user
 from webapp.extensions import db
 from webapp.models import FIRST_SEAT, LIVE_SESSION, Membership, User, UserSession, utcnow
 from webapp.prebuilt import Prebuilt
