@@ -13,8 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import HTMX, PASSWORD, csrf, last_code, user
+from conftest import HTMX, PASSWORD, csrf, last_code, user
 
 GOLDEN = Path(__file__).resolve().parent / "hot_html"
 WRITE = os.environ.get("HOT_HTML_WRITE") == "1"
