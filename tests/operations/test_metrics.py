@@ -172,11 +172,18 @@ def test_no_label_carries_personal_data(app_factory, twilio_api):
     assert "unmatched" in endpoints and "verify.show" in endpoints
 
 
-def test_the_backlog_hook_is_exposed(client, monkeypatch):
+def test_the_backlog_gauge_reads_the_delivery_table(client):
+    from webapp.delivery import notices
+    from webapp.models import Delivery, utcnow
+
     samples = scrape(client)
     assert value(samples, "aesthetix_delivery_backlog", state="pending") == 0
     assert value(samples, "aesthetix_delivery_backlog", state="failed") == 0
-    monkeypatch.setattr(app_metrics, "delivery_backlog", lambda: {"pending": 3, "failed": 1})
+    with db.connection_context():
+        for _ in range(3):
+            notices.enqueue("email", EMAIL, "subject", "body", now=utcnow())
+        failed = notices.enqueue("sms", "+12025550177", "", "body", now=utcnow())
+        Delivery.update(status=notices.FAILED).where(Delivery.id == failed.id).execute()
     samples = scrape(client)
     assert value(samples, "aesthetix_delivery_backlog", state="pending") == 3
     assert value(samples, "aesthetix_delivery_backlog", state="failed") == 1
