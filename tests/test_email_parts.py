@@ -2,6 +2,7 @@
 
 import re
 from html.parser import HTMLParser
+from types import SimpleNamespace
 
 import pytest
 from conftest import csrf, post, signin, user
@@ -86,6 +87,16 @@ def notices(admin: User) -> list[tuple[str, dict]]:
         ("team/email/invitation_address_in_use.txt", {"organization": "Aesthetix Demo",
                                                       "inviter": admin}),
         ("team/email/removed.txt", {"organization": "Aesthetix Demo"}),
+        ("email/passkey_added.txt", {"name": "MacBook Touch ID"}),
+        ("email/passkey_added.txt", {"name": "MacBook Touch ID", "secure_url": SECURE,
+                                     "secure_days": 7}),
+        ("email/passkey_removed.txt", {"name": "MacBook Touch ID"}),
+        ("email/passkey_cloned.txt", {"name": "YubiKey 5"}),
+        ("email/passkey_sign_in.txt", {"name": "YubiKey 5"}),
+        ("rules/email/rules_changed.txt", {
+            "org": SimpleNamespace(name="Aesthetix Demo"), "actor": admin, "forgotten": 2,
+            "old": {"require_strong_factor": False, "grace_days": 7, "allow_remember": True},
+            "new": {"require_strong_factor": True, "grace_days": 3, "allow_remember": False}}),
     ]
 
 
@@ -148,7 +159,8 @@ def test_each_notice_carries_the_same_facts_in_both_parts(app):
             facts += [context["inviter"].display_name, context["organization"]]
         if "url" not in context and "inviter" not in context:
             assert facts, f"{template}: no time in the notice"
-        facts += [v for v in (context.get("new"), context.get("old")) if v]
+        facts += [v for v in (context.get("new"), context.get("old"), context.get("name"))
+                  if isinstance(v, str)]
         if "203.0.113.9" in text:
             facts.append("203.0.113.9")
         if context.get("for_member") or "two_factor_reset" in template:

@@ -8,7 +8,6 @@ from conftest import PASSWORD, csrf, last_code, post, signin, user
 from prometheus_client.parser import text_string_to_metric_families
 
 from webapp import config as settings
-from webapp import metrics as app_metrics
 from webapp.extensions import db
 from webapp.models import Challenge
 

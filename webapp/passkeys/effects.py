@@ -9,6 +9,7 @@ from flask_babel import gettext
 from flask_login import current_user
 
 from .. import audit
+from ..auth import remember
 from ..auth.session import sign_out_other_sessions
 from ..config import ConfigError
 from ..models import Passkey, User, utcnow
@@ -150,8 +151,10 @@ def after_add(v: stepup.Verified):
 def after_added(user: User, passkey: Passkey):
     """A passkey was added in this session: other browsers sign in again, the person is told."""
     sign_out_other_sessions(user)
+    remember.forget_all(user, "factor")  # a new factor: remembered browsers ask again
     notify(user, gettext("Passkey added to your Aesthetix CRM account"),
-           "email/passkey_added.txt", name=passkey.name)
+           "email/passkey_added.txt", name=passkey.name,
+           change={"kind": "passkey_added", "passkey_id": passkey.id, "name": passkey.name})
     notify_phone(user, gettext("Aesthetix CRM: a passkey was added to your account. Not you? "
                                "Change your password now."))
 
@@ -175,8 +178,9 @@ def apply_remove(c, subject: User, now) -> dict:
 
 def after_remove(v: stepup.Verified):
     sign_out_other_sessions(v.subject)
+    remember.forget_all(v.subject, "factor")
     notify(v.subject, gettext("Passkey removed from your Aesthetix CRM account"),
-           "email/passkey_removed.txt", name=v.result["name"])
+           "email/passkey_removed.txt", name=v.result["name"], change={"kind": "passkey_removed"})
     return finish_in_page(gettext("Passkey “%(name)s” removed. It can no longer sign in.",
                                   name=v.result["name"]),
                           refresh="passkeysChanged", back=return_url(v.challenge))

@@ -10,9 +10,10 @@ from flask_babel import format_datetime, gettext
 from peewee import IntegrityError
 
 from .. import audit, links
+from ..auth import remember
 from ..auth.session import close_verifications
 from ..extensions import db
-from ..models import PendingTotp, User, UserSession
+from ..models import Passkey, PendingTotp, User, UserSession
 from ..security import N_, backup_codes
 from ..security import channels as ch
 from ..twofactor.effects import remove_factor
@@ -23,6 +24,7 @@ SECURED = "secured from notice"
 PASSWORD, PASSWORD_RESET, EMAIL, PHONE = "password", "password_reset", "email", "phone"
 TOTP_ADDED, TOTP_REMOVED, BACKUP_CODES = "totp_added", "totp_removed", "backup_codes"
 TWO_FACTOR_RESET, SIGN_IN = "two_factor_reset", "sign_in"
+PASSKEY_ADDED, PASSKEY_REMOVED = "passkey_added", "passkey_removed"
 
 
 class Gone(Exception):
@@ -44,6 +46,7 @@ def reset_password(token: str, user: User, new_hash: str, now) -> None:
         raise Gone
     links.revoke_for(user, links.RESET_PASSWORD, now=now)  # other reset emails die too
     signed_out = UserSession.revoke_all(user, now, reason="password")
+    remember.forget_all(user, "password")  # remembered browsers ask for the second step again
     close_verifications(user, now, sign_ins=True)
     audit.record("password.changed", subject=user, actor=user, method="reset",
                  sessions_revoked=signed_out)
@@ -62,6 +65,7 @@ def secure(token: str, now) -> tuple[User, list[str]]:
     change = link.data
     undone = _undo(user, change, now)
     signed_out = UserSession.revoke_all(user, now, reason="secured")
+    remember.forget_all(user, "secure_account")
     close_verifications(user, now, sign_ins=True)
     PendingTotp.delete().where(PendingTotp.user == user.id).execute()
     # A reset link sent meanwhile (say, to an address the change put on the account) dies.
@@ -96,6 +100,15 @@ def _undo(user: User, change: dict, now) -> list[str]:
         audit.record("totp.disabled", subject=user, actor=user, reason=SECURED,
                      backup_codes_removed=removed)
         return ["totp"]
+    if kind == PASSKEY_ADDED and change.get("passkey_id"):
+        removed = (Passkey.delete()
+                   .where((Passkey.id == int(change["passkey_id"])) & (Passkey.user == user.id))
+                   .execute())
+        if removed:
+            audit.record("passkey.removed", subject=user, actor=user, reason=SECURED,
+                         name=change.get("name", ""))
+            return ["passkey"]
+        return []
     if kind == BACKUP_CODES and backup_codes.remove_all(user):
         # Whoever made them has seen them: none of them may sign in.
         audit.record("backup_codes.removed", subject=user, actor=user, reason=SECURED)
@@ -120,6 +133,8 @@ KIND_TEXTS = {
     BACKUP_CODES: N_("New backup codes were created for your account"),
     TWO_FACTOR_RESET: N_("Two-factor authentication was reset on your account"),
     SIGN_IN: N_("Someone signed in to your account on a new device"),
+    PASSKEY_ADDED: N_("A passkey was added to your account"),
+    PASSKEY_REMOVED: N_("A passkey was removed from your account"),
 }
 
 
@@ -144,6 +159,7 @@ UNDO_TEXTS = {
     PHONE: N_("Your phone number goes back to %(old)s."),
     TOTP_ADDED: N_("The authenticator app that was added is removed, with its backup codes."),
     BACKUP_CODES: N_("The new backup codes stop working."),
+    PASSKEY_ADDED: N_("The passkey that was added is removed."),
 }
 
 
