@@ -218,3 +218,27 @@ def test_secure_page_date_reads_in_words(app, dbconn):
                          "at": dt.datetime(2026, 11, 29, 14, 2).isoformat()}, "Chrome on Windows")
     assert text == ("Your phone number was changed to •••• 0144 on 29 Nov at 14:02 UTC "
                     "from Chrome on Windows.")
+
+
+def test_passkey_added_is_removed_from_the_notice(app, client, attacker, dbconn):
+    """The "passkey added" notice carries the link; Secure my account removes that passkey
+    (and only it) and forgets the remembered browsers."""
+    from webapp.models import Delivery, Passkey
+    from webapp.passkeys.effects import after_added
+
+    member = user(EMAIL)
+    keep = Passkey.create(user=member, credential_id="kept-credential", public_key=b"k",
+                          user_handle="h", name="Owner's laptop")
+    added = Passkey.create(user=member, credential_id="attacker-credential", public_key=b"k",
+                           user_handle="h", name="Attacker key")
+    with app.test_request_context(environ_base={"REMOTE_ADDR": "203.0.113.7"}):
+        after_added(member, added)
+    notice = Delivery.select().where(Delivery.to == EMAIL).order_by(Delivery.id.desc()).get()
+    assert notice.subject == "Passkey added to your Aesthetix CRM account"
+    path = link_in(notice.body, "secure")
+    assert "The passkey that was added is removed." in client.get(path).get_data(as_text=True)
+    assert press(client, path).status_code == 303
+    assert list(Passkey.select(Passkey.id).where(Passkey.user == member.id).tuples()) == [
+        (keep.id,)]
+    assert AuditEvent.select().where((AuditEvent.event == "passkey.removed")
+                                     & (AuditEvent.subject == member.id)).count() == 1
