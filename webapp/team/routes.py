@@ -144,7 +144,8 @@ def index():
     return page_or_fragment("team/index.html", "partials/team/rows.html",
                             rows=rows, q=q, next_after=next_after, mask_phone=ch.mask_phone,
                             searched=bool(q), first_page=after is None,
-                            **_invitations_context(actor))
+                            # Only the full page shows them: the rows fragment stays one query.
+                            **({} if is_htmx() else _invitations_context(actor)))
 
 
 # --- a member's page ------------------------------------------------------------------------
