@@ -13,6 +13,8 @@ def routes(app, member_id):
             continue
         if rule.endpoint.startswith("recovery."):
             continue  # the emailed-link pages are for people who are not signed in
+        if rule.endpoint == "metrics.metrics" or rule.rule == "/metrics":
+            continue  # no session at all: reachable from the allowed addresses only
         if rule.endpoint == "join.show":
             continue  # for people with no account: the emailed link is its credential
         if rule.rule.startswith("/verify/"):

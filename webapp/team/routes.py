@@ -157,7 +157,8 @@ def index():
                             missing=missing, rule_on=rule_on,
                             has_strong_factor=rules_policy.has_strong_factor,
                             is_owner=authz.may_manage_rules(actor),
-                            **_invitations_context(actor))
+                            # Only the full page shows them: the rows fragment stays one query.
+                            **({} if is_htmx() else _invitations_context(actor)))
 
 
 # --- a member's page ------------------------------------------------------------------------
