@@ -316,3 +316,29 @@ def test_the_team_page_shows_and_filters_who_does_not_comply(app, client):
                   if f"{e}@example.com" in html}
         assert listed == {"member", "casey", "newbie"}, listed
     assert 'data-missing="3"' in client.get(RULES).get_data(as_text=True)
+
+
+def test_a_passkey_satisfies_the_rule(app, client):
+    """ "An authenticator app or passkey": a member with a passkey and no app is not gated and
+    is not listed as missing one."""
+    from webapp.models import Passkey
+
+    with db.connection_context():
+        Passkey.create(user=user("member@example.com"), credential_id="member-key",
+                       public_key=b"k", user_handle="h", name="Phone")
+    require_now(grace=0)
+    signin(client)
+    r = client.get("/settings/profile")
+    assert r.status_code == 200 and "data-strong-factor-banner" not in r.get_data(as_text=True)
+    enable_totp(app, "owner@example.com")  # the rule applies to the owner too
+    owner = client.application.test_client()
+    signin(owner, "owner@example.com")
+    html = owner.get("/settings/team?missing=1").get_data(as_text=True)
+    assert "member@example.com" not in html and "casey@example.com" in html
+
+
+def test_a_blocked_member_may_add_a_passkey_instead(app, client):
+    require_now(grace=0)
+    signin(client)
+    assert is_gate(client.get("/settings/profile"))
+    assert client.get("/settings/profile/passkeys").status_code == 200

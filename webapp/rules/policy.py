@@ -6,19 +6,21 @@ No request here: functions take the user, the membership, the organisation and `
 import datetime as dt
 from dataclasses import dataclass
 
-from ..models import User
+from peewee import fn
+
+from ..models import Passkey, User
 
 
 def has_strong_factor(user) -> bool:
     """Whether the person has an authenticator app or passkey: what "Require an
-    authenticator app or passkey" asks. (A passkey factor joins here and in
-    `missing_strong_factor`.)"""
-    return bool(user.totp_enabled)
+    authenticator app or passkey" asks (read only where the organisation's rule is on)."""
+    return bool(user.totp_enabled) or Passkey.select().where(Passkey.user == user.id).exists()
 
 
 def missing_strong_factor():
     """The same rule as a query condition on User (the Team page's filter)."""
-    return User.totp_enabled_at.is_null() | User.totp_secret.is_null()
+    no_app = User.totp_enabled_at.is_null() | User.totp_secret.is_null()
+    return no_app & ~fn.EXISTS(Passkey.select(Passkey.id).where(Passkey.user == User.id))
 
 
 @dataclass(frozen=True)

@@ -44,10 +44,13 @@ ALLOWED_WHEN_BLOCKED = frozenset({
     "twofactor.setup", "twofactor.begin", "twofactor.confirm",
     "verify.show", "verify.choose", "verify.resend", "verify.code", "verify.cancel",
     "profile.verify_email",
+    # A passkey satisfies the rule too: adding one, and signing in with it.
+    "passkeys.index", "passkeys.add", "passkeys.new", "passkeys.registration_options",
+    "passkeys.create", "passkeys.sign_in_options", "passkeys.sign_in_with_passkey",
     "auth.logout", "auth.login", "auth.cancel_login",
     "static", "healthz", "dev.outbox",
 })
-SETUP_PURPOSES = frozenset({"enable_totp", "verify_email", "login"})
+SETUP_PURPOSES = frozenset({"enable_totp", "add_passkey", "verify_email", "login"})
 
 
 def default_grace_days() -> int:
