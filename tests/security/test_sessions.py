@@ -9,11 +9,13 @@ EMAIL = "member@example.com"
 
 def routes(app, member_id):
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in ("static", "healthz", "auth.login", "auth.cancel_login"):
+        if rule.endpoint in ("static", "healthz", "auth.login", "auth.cancel_login",
+                             "passkeys.sign_in_options", "passkeys.sign_in_with_passkey"):
             continue
         if rule.rule.startswith("/verify/"):
             continue  # the one place the pending state may go (its own challenge only)
-        path = rule.rule.replace("<int:user_id>", str(member_id)).replace("<cid>", "x")
+        path = (rule.rule.replace("<int:user_id>", str(member_id)).replace("<cid>", "x")
+                .replace("<int:pid>", "1"))
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             yield method, path
 
