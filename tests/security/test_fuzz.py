@@ -51,6 +51,15 @@ NON_FORM_STATUS = {
     "verify.code": 422,  # no code
     "verify.resend": 303,  # the 30 s wait: back to the step with the reason (no JS)
     "verify.cancel": 303,
+    "verify.passkey": 422,  # no credential
+    "verify.passkey_options": 409,  # the verification's channel is email, not passkey
+    "passkeys.add": 303,  # one-button form: the verification starts
+    "passkeys.registration_options": 403,  # not recently verified
+    "passkeys.create": 409,  # not recently verified
+    "passkeys.rename": 404,  # no passkey 1 of this account
+    "passkeys.remove": 404,
+    "passkeys.sign_in_options": 409,  # already signed in
+    "passkeys.sign_in_with_passkey": 303,  # already signed in: to My Profile
 }
 CSRF_MESSAGE = "came from another site"
 
@@ -79,7 +88,8 @@ def fuzz_target(app):
     token = csrf(client, "/settings/profile")
     client.post(f"/verify/{cid}/channel", data={"channel": "email", "csrf_token": token})
     member_id = user("member@example.com").id
-    routes = [(rule.replace("<cid>", cid).replace("<int:user_id>", str(member_id)), endpoint)
+    routes = [(rule.replace("<cid>", cid).replace("<int:user_id>", str(member_id))
+               .replace("<int:pid>", "1"), endpoint)
               for rule, endpoint in post_routes(app)]
     return client, token, routes
 
