@@ -63,6 +63,15 @@ NON_FORM_STATUS = {
     "profile.forget_browser": 400,  # no browser named
     "profile.forget_all_browsers": 303,  # none remembered: back to the page, saying so
     "rules.save": 422,  # the grace period is required
+    "verify.passkey": 422,  # no credential
+    "verify.passkey_options": 409,  # the verification's channel is email, not passkey
+    "passkeys.add": 303,  # one-button form: the verification starts
+    "passkeys.registration_options": 403,  # not recently verified
+    "passkeys.create": 409,  # not recently verified
+    "passkeys.rename": 404,  # no passkey 1 of this account
+    "passkeys.remove": 404,
+    "passkeys.sign_in_options": 409,  # already signed in
+    "passkeys.sign_in_with_passkey": 303,  # already signed in: to My Profile
 }
 CSRF_MESSAGE = "came from another site"
 
@@ -98,7 +107,7 @@ def fuzz_target(app):
     invitation, link = _invitation(app, me)
     tokens = {"recovery.reset": reset, "recovery.secure": secure, "join.show": link}
     routes = [(rule.replace("<cid>", cid).replace("<int:user_id>", str(member_id))
-               .replace("<int:invitation_id>", str(invitation.id))
+               .replace("<int:invitation_id>", str(invitation.id)).replace("<int:pid>", "1")
                .replace("<token>", tokens.get(endpoint, "")), endpoint)
               for rule, endpoint in post_routes(app)]
     return client, token, routes

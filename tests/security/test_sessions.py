@@ -9,7 +9,8 @@ EMAIL = "member@example.com"
 
 def routes(app, member_id):
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in ("static", "healthz", "auth.login", "auth.cancel_login"):
+        if rule.endpoint in ("static", "healthz", "auth.login", "auth.cancel_login",
+                             "passkeys.sign_in_options", "passkeys.sign_in_with_passkey"):
             continue
         if rule.endpoint.startswith("recovery."):
             continue  # the emailed-link pages are for people who are not signed in
@@ -20,7 +21,7 @@ def routes(app, member_id):
         if rule.rule.startswith("/verify/"):
             continue  # the one place the pending state may go (its own challenge only)
         path = (rule.rule.replace("<int:user_id>", str(member_id)).replace("<cid>", "x")
-                .replace("<int:invitation_id>", "1"))
+                .replace("<int:invitation_id>", "1").replace("<int:pid>", "1"))
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             yield method, path
 

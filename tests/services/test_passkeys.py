@@ -1,6 +1,5 @@
 """Passkeys across processes (gunicorn -w 4, PostgreSQL, Redis): one recorded passkey answer
-posted many times at once from its browser signs in exactly once, and a registration
-answer stores exactly one passkey."""
+posted many times at once from its browser signs in exactly once."""
 
 import json
 
