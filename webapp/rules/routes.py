@@ -15,6 +15,7 @@ from flask import (
     make_response,
     redirect,
     request,
+    session,
     url_for,
 )
 from flask_babel import gettext
@@ -99,7 +100,8 @@ def require_strong_factor():
     """Past the grace period, a member without a strong factor is sent to the setup."""
     if request.endpoint is None or request.endpoint == "static":
         return None
-    if not current_user.is_authenticated:
+    # Nobody signed in: don't load the user (Flask-Login would rewrite an anonymous session).
+    if "_user_id" not in session or not current_user.is_authenticated:
         return None
     standing = my_standing()
     if not standing.blocked or _allowed_while_blocked():
