@@ -40,6 +40,13 @@ def _terminate(app, pids) -> None:
                 cur.execute("SELECT pg_terminate_backend(%s)", (pid,))
     finally:
         conn.close()
+    # pg_terminate_backend only signals: wait until the backends are gone (their sockets
+    # closed), which is what "killed between two requests" means.
+    import time
+
+    deadline = time.monotonic() + 10
+    while set(pids) & set(_backends(app)) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def test_a_connection_killed_server_side_is_not_handed_out(app, client):
