@@ -51,7 +51,10 @@ def table_digest() -> dict:
     out = {}
     with db.connection_context():
         for table in sorted(db.get_tables()):
-            rows = sorted(repr(sorted((k, v) for k, v in row.items() if k != "last_seen_at"))
+            # (bytes as hex: PostgreSQL hands a BLOB back as a memoryview, whose repr is
+            # its address)
+            rows = sorted(repr(sorted((k, bytes(v).hex() if isinstance(v, memoryview) else v)
+                                      for k, v in row.items() if k != "last_seen_at"))
                           for row in Table(table).select().bind(db).dicts())
             out[table] = (len(rows), hashlib.sha256("\n".join(rows).encode()).hexdigest())
     return out
