@@ -206,7 +206,8 @@ def test_a_blocked_member_can_reach_nothing_but_setup_and_sign_out(app, client):
     cid = r.headers["Location"].rsplit("/", 1)[1]
     require_now(grace=0)
     token = csrf(client, SETUP)
-    values = {"user_id": user("admin@example.com").id, "cid": cid, "filename": "css/app.css"}
+    values = {"user_id": user("admin@example.com").id, "cid": cid, "filename": "css/app.css",
+              "token": "x" * 43, "invitation_id": 1, "pid": 1}
     form = {"csrf_token": token, "channel": "email", "code": "123456", "name": "Mia",
             "phone": "+12025550188", "email": "member@example.com", "id": "1",
             "grace_days": "0", "current_password": "x", "new_password": "y",
