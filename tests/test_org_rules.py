@@ -336,6 +336,11 @@ def test_a_passkey_satisfies_the_rule(app, client):
     signin(owner, "owner@example.com")
     html = owner.get("/settings/team?missing=1").get_data(as_text=True)
     assert "member@example.com" not in html and "casey@example.com" in html
+    # The badge agrees: admin, casey and newbie have neither; the member's passkey counts.
+    html = owner.get("/settings/team").get_data(as_text=True)
+    assert html.count('data-badge="missing-strong-factor"') == 3
+    member_row = html.split(f'data-member="{user("member@example.com").id}"')[1].split("</tr>")[0]
+    assert "missing-strong-factor" not in member_row
 
 
 def test_a_blocked_member_may_add_a_passkey_instead(app, client):

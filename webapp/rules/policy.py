@@ -17,6 +17,13 @@ def has_strong_factor(user) -> bool:
     return bool(user.totp_enabled) or Passkey.select().where(Passkey.user == user.id).exists()
 
 
+def strong_factor_test(users):
+    """`has_strong_factor` for a page of people, with one query for all their passkeys."""
+    keyed = {row[0] for row in Passkey.select(Passkey.user)
+             .where(Passkey.user.in_([u.id for u in users])).distinct().tuples()}
+    return lambda user: bool(user.totp_enabled) or user.id in keyed
+
+
 def missing_strong_factor():
     """The same rule as a query condition on User (the Team page's filter)."""
     no_app = User.totp_enabled_at.is_null() | User.totp_secret.is_null()

@@ -155,7 +155,9 @@ def index():
                             rows=rows, q=q, next_after=next_after, mask_phone=ch.mask_phone,
                             searched=bool(q) or missing, first_page=after is None,
                             missing=missing, rule_on=rule_on,
-                            has_strong_factor=rules_policy.has_strong_factor,
+                            # One passkey query for the page, not one per row.
+                            has_strong_factor=(rules_policy.strong_factor_test(
+                                [m.user for m in rows]) if rule_on else None),
                             is_owner=authz.may_manage_rules(actor),
                             # Only the full page shows them: the rows fragment stays one query.
                             **({} if is_htmx() else _invitations_context(actor)))
