@@ -8,7 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as settings
 from . import db as database
-from . import logs, metrics
+from . import logs, metrics, templating
 from .extensions import csrf, init_babel, limiter, login_manager
 from .ids import BoundedIntConverter
 
@@ -28,6 +28,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     settings.finish(app.config, settings.INSTANCE)
     # Pages live in templates/, fragments in partials/ (addressed as "partials/...").
     app.jinja_loader = FileSystemLoader([str(settings.ROOT / "templates"), str(settings.ROOT)])
+    templating.init_app(app)  # one template cache per locale, literal _() folded in
 
     if app.config["TRUSTED_PROXIES"]:
         hops = int(app.config["TRUSTED_PROXIES"])

@@ -68,8 +68,13 @@ class Prebuilt:
     def first(self, *values):
         """The first row as an instance of the first model (joined ones attached), or None."""
         row = self.cursor(*values).fetchone()
-        if row is None:
-            return None
+        return None if row is None else self._instance(row)
+
+    def all(self, *values) -> list:
+        """Every row, each as `first` makes it."""
+        return [self._instance(row) for row in self.cursor(*values).fetchall()]
+
+    def _instance(self, row):
         instances, start = [], 0
         for model in self._models:
             fields = model._meta.sorted_fields

@@ -21,6 +21,7 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 
 from .. import audit
 from ..models import Membership, Organization, RememberedBrowser, token_digest, utcnow
+from ..prebuilt import Prebuilt
 
 COOKIE = "aesthetix_remember"
 SALT = "remember-browser"
@@ -128,12 +129,19 @@ def current_row_ids(user) -> set[int]:
                    & RememberedBrowser.token_hash.in_([token_digest(t) for t in tokens]))}
 
 
+def _listed_query(user_id: int, now):
+    return (RememberedBrowser.select()
+            .where((RememberedBrowser.user == user_id) & _live(now))
+            .order_by(RememberedBrowser.id.desc())
+            .limit(LISTED))
+
+
+_LISTED = Prebuilt(_listed_query, (int, dt.datetime), models=(RememberedBrowser,))
+
+
 def listed(user) -> list[RememberedBrowser]:
-    """The person's live remembered browsers, newest first."""
-    return list(RememberedBrowser.select()
-                .where((RememberedBrowser.user == user.id) & _live(utcnow()))
-                .order_by(RememberedBrowser.id.desc())
-                .limit(LISTED))
+    """The person's live remembered browsers, newest first (My Profile lists them)."""
+    return _LISTED.all(user.id, utcnow())
 
 
 def forget(user, row_id: int) -> bool:

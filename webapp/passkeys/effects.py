@@ -189,9 +189,10 @@ def after_remove(v: stepup.Verified):
 def section_html(user: User, *, oob=False, error_for=None, error=None, forms=None) -> str:
     """The Passkeys section (My Profile and the Passkeys page show the same one)."""
     from ..forms import EmptyForm
+    from ..hotpath import LazyForm
 
     return render_template("partials/passkeys/section.html", oob=oob, user=user,
-                           passkeys=pk.of_user(user.id), limit=limit(), form=EmptyForm(),
+                           passkeys=pk.of_user(user.id), limit=limit(), form=LazyForm(EmptyForm),
                            error_for=error_for, error=error, forms=forms or {})
 
 

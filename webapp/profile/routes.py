@@ -1,5 +1,7 @@
 """Settings > My Profile: personal data, password, two-factor."""
 
+import datetime as dt
+
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required
@@ -13,6 +15,7 @@ from ..forms import EmptyForm
 from ..hotpath import LazyForm
 from ..models import Membership, User, UserSession, utcnow
 from ..passkeys.effects import section_html as passkeys_section
+from ..prebuilt import Prebuilt
 from ..security import N_, backup_codes, passwords
 from ..throttle import reserve
 from ..verify.responses import begin_change, refreshes, start_modal, with_section
@@ -159,13 +162,21 @@ def verify_phone():
     return _verify_own("verify_phone", {"phone": current_user.phone})
 
 
+def _active_sessions_query(user_id: int, now):
+    return (UserSession.select()
+            .where((UserSession.user == user_id)
+                   & UserSession.revoked_at.is_null()
+                   & (UserSession.expires_at > now))
+            .order_by(UserSession.id.desc())
+            .limit(20))
+
+
+_ACTIVE_SESSIONS = Prebuilt(_active_sessions_query, (int, dt.datetime), models=(UserSession,))
+
+
 def active_sessions(user) -> list:
-    return list(UserSession.select()
-                .where((UserSession.user == user.id)
-                       & UserSession.revoked_at.is_null()
-                       & (UserSession.expires_at > utcnow()))
-                .order_by(UserSession.id.desc())
-                .limit(20))
+    """The user's live sessions, newest first (the page's Signed-in devices)."""
+    return _ACTIVE_SESSIONS.all(user.id, utcnow())
 
 
 @bp.post("/sessions/sign-out-others")

@@ -31,6 +31,7 @@ from webauthn.helpers.structs import (
 from ..db import atomic_write, is_sqlite
 from ..extensions import db
 from ..models import Passkey, User, WebAuthnChallenge
+from ..prebuilt import Prebuilt
 from . import N_
 
 # The kinds of challenge, each consumed only as its own kind.
@@ -188,8 +189,15 @@ def consume(signed: str | None, kind: str, *, binding: str, now, user_id: int | 
 # --- registration --------------------------------------------------------------------------------
 
 
+def _of_user_query(user_id: int):
+    return Passkey.select().where(Passkey.user == user_id).order_by(Passkey.id)
+
+
+_OF_USER = Prebuilt(_of_user_query, (int,), models=(Passkey,))  # My Profile shows them
+
+
 def of_user(user_id: int) -> list[Passkey]:
-    return list(Passkey.select().where(Passkey.user == user_id).order_by(Passkey.id))
+    return _OF_USER.all(user_id)
 
 
 def has_passkey(user_id: int) -> bool:
