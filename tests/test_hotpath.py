@@ -58,3 +58,35 @@ def test_lazy_form_is_built_on_first_read_only():
     assert built == []
     assert lazy.name == "x" and lazy.name == "x"
     assert built == [1]
+
+
+@pytest.mark.parametrize("endpoint, values", [
+    ("team.member", {"user_id": 7}),
+    ("team.member", {"user_id": 0}),
+    ("team.member", {"user_id": 2**63 - 1}),
+    ("verify.choose", {"cid": "Ab-9_xYz"}),
+    ("recovery.secure", {"token": "tok_EN-123"}),
+    ("team.index", {"after": 42}),  # a query argument, not a path part
+    ("team.index", {"q": "a b/ü?&"}),  # quoted: Flask builds it every time
+    ("team.index", {"q": ""}),
+    ("passkeys.rename", {"pid": True}),  # not an int for this purpose
+])
+def test_template_url_for_with_one_argument_matches_flask(app, endpoint, values):
+    source = "{{ url_for(endpoint, **values) }}|{{ url_for(endpoint, **values) }}"
+    for root in ("", "/crm"):
+        with app.test_request_context("/", base_url=f"http://localhost{root}/"):
+            expected = url_for(endpoint, **values)
+            assert expected.startswith(root + "/")
+            rendered = render_template_string(source, endpoint=endpoint, values=values)
+            assert rendered == f"{expected}|{expected}".replace("&", "&amp;")
+
+
+def test_template_url_for_keeps_each_id_apart(app):
+    source = "{% for i in ids %}{{ url_for('team.member', user_id=i) }} {% endfor %}"
+    with app.test_request_context("/"):
+        expected = " ".join(url_for("team.member", user_id=i) for i in (1, 22, 333)) + " "
+        assert render_template_string(source, ids=[1, 22, 333]) == expected
+        tokens = ["a", "B-c", "d_e"]
+        source = "{% for t in ids %}{{ url_for('recovery.secure', token=t) }} {% endfor %}"
+        expected = " ".join(url_for("recovery.secure", token=t) for t in tokens) + " "
+        assert render_template_string(source, ids=tokens) == expected

@@ -86,7 +86,9 @@ class Prebuilt:
             start += len(fields)
         head = instances[0]
         for attr, joined in zip(self._joins, instances[1:], strict=True):
-            head.__rel__[attr] = joined
+            # An outer join that found no row leaves the relation unset, as peewee does.
+            if joined.__data__.get(joined._meta.primary_key.name) is not None:
+                head.__rel__[attr] = joined
         return head
 
     def scalar(self, *values):

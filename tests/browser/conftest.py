@@ -3,6 +3,7 @@
 import re
 import shutil
 import threading
+from pathlib import Path
 
 import pytest
 from conftest import PASSWORD, last_code
@@ -11,6 +12,14 @@ from werkzeug.serving import make_server
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test here drives the browser: marked so, whether or not its module says so."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from browser.conftest import browser_signin
 from webapp.extensions import db
 from webapp.models import User
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.presentation]
 
 WIDTHS = {
     "desktop": {"viewport": {"width": 1280, "height": 800}},

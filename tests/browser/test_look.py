@@ -8,7 +8,7 @@ from browser.a11y import assert_accessible
 from browser.conftest import browser_signin
 from browser.test_twofactor import read_qr
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.presentation]
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 360, "height": 740}

@@ -286,6 +286,7 @@ def test_passkeys_stay_hidden_on_an_ip_address(page_js):
     assert page.errors == []
 
 
+@pytest.mark.presentation
 @pytest.mark.parametrize("width", [1280, 360])
 def test_passkey_pages_and_steps_are_accessible(localhost, width):
     from browser.a11y import assert_accessible

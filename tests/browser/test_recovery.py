@@ -149,6 +149,7 @@ def test_new_device_notice_only_for_a_new_browser(any_page, app):
     assert not page.errors
 
 
+@pytest.mark.presentation
 def test_recovery_pages_are_accessible(page_js, app):
     """axe-core (WCAG 2.2 A/AA) on the forgot, sent, reset, error and secure pages."""
     from browser.a11y import assert_accessible

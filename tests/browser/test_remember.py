@@ -176,6 +176,7 @@ def page_at(request, browser, live_server):
     context.close()
 
 
+@pytest.mark.presentation
 def test_accessible_at_desktop_and_phone_width(page_at):
     """axe (light and dark) and no sideways scroll: the code step with the box, Remembered
     browsers, Security rules with the banner, the Team filter."""

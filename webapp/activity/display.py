@@ -7,9 +7,10 @@ shows a number or a device the same way. Pure functions, testable without a requ
 import datetime as dt
 from functools import lru_cache
 
-from flask_babel import format_timedelta, gettext
+from flask_babel import format_timedelta
 from ua_parser import parse as parse_ua
 
+from ..extensions import template_gettext as gettext  # the request's catalog, once
 from ..models import utcnow
 from ..security import channels as ch
 from . import bp

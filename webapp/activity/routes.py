@@ -16,6 +16,7 @@ from peewee import JOIN
 
 from ..ids import id_arg
 from ..models import AuditEvent, Membership, User
+from ..prebuilt import Prebuilt
 from ..team import authz
 from ..web import own_seat, page_or_fragment
 from . import bp
@@ -75,8 +76,9 @@ def scope():
     return None
 
 
-def events_query(organization_id, filters: Filters, before=None, limit=PAGE_SIZE + 1):
-    """Newest first; actor and subject joined in the same query (no N+1)."""
+def _events_query(own: bool, who: int, person_id, event, start, end, before, limit):
+    """Newest first; actor and subject joined in the same query (no N+1). `who` is the
+    person (own log) or the organisation; a None filter is not applied."""
     Actor, Subject = User.alias(), User.alias()
     query = (AuditEvent
              .select(AuditEvent, Actor, Subject)
@@ -85,23 +87,63 @@ def events_query(organization_id, filters: Filters, before=None, limit=PAGE_SIZE
              .join(Subject, JOIN.LEFT_OUTER, on=(AuditEvent.subject == Subject.id))
              .order_by(AuditEvent.id.desc())
              .limit(limit))
-    if organization_id is None:
-        query = query.where(AuditEvent.subject == current_user.id)
+    if own:
+        query = query.where(AuditEvent.subject == who)
     else:
-        query = query.where(AuditEvent.organization == organization_id)
-        if filters.person_id is not None:
-            query = query.where((AuditEvent.subject == filters.person_id)
-                                | (AuditEvent.actor == filters.person_id))
-    if filters.event and "event" not in filters.errors:
-        query = query.where(AuditEvent.event == filters.event)
-    if filters.start:
-        query = query.where(AuditEvent.created_at >= dt.datetime.combine(filters.start, dt.time()))
-    if filters.end:
-        end = dt.datetime.combine(filters.end + dt.timedelta(days=1), dt.time())
+        query = query.where(AuditEvent.organization == who)
+        if person_id is not None:
+            query = query.where((AuditEvent.subject == person_id)
+                                | (AuditEvent.actor == person_id))
+    if event is not None:
+        query = query.where(AuditEvent.event == event)
+    if start is not None:
+        query = query.where(AuditEvent.created_at >= start)
+    if end is not None:
         query = query.where(AuditEvent.created_at < end)
-    if before:
+    if before is not None:
         query = query.where(AuditEvent.id < before)
     return query
+
+
+def _query_values(organization_id, filters: Filters, before) -> tuple:
+    """(own, who, person_id, event, start, end, before) for `_events_query`."""
+    own = organization_id is None
+    return (
+        own,
+        current_user.id if own else organization_id,
+        None if own else filters.person_id,
+        filters.event if filters.event and "event" not in filters.errors else None,
+        dt.datetime.combine(filters.start, dt.time()) if filters.start else None,
+        (dt.datetime.combine(filters.end + dt.timedelta(days=1), dt.time())
+         if filters.end else None),
+        before or None,
+    )
+
+
+def events_query(organization_id, filters: Filters, before=None, limit=PAGE_SIZE + 1):
+    return _events_query(*_query_values(organization_id, filters, before), limit)
+
+
+# A page's query, SQL text built once per process, dialect and set of filters in use (at
+# most 64 shapes: own or organisation, and each filter present or not).
+_PAGE_QUERIES: dict[tuple, Prebuilt] = {}
+
+
+def page_events(organization_id, filters: Filters, before) -> list:
+    """The page's events (PAGE_SIZE + 1 of them at most), actor and subject attached."""
+    own, *values = _query_values(organization_id, filters, before)
+    shape = (own, *(v is not None for v in values))
+    prebuilt = _PAGE_QUERIES.get(shape)
+    if prebuilt is None:
+        def build(*params, shape=shape):
+            given = iter(params)
+            full = [next(given) if present else None for present in shape[1:]]
+            return _events_query(shape[0], *full, PAGE_SIZE + 1)
+
+        types = tuple(type(v) for v in values if v is not None)
+        prebuilt = _PAGE_QUERIES[shape] = Prebuilt(build, types, models=(AuditEvent, User, User),
+                                                   joins=("actor", "subject"))
+    return prebuilt.all(*(v for v in values if v is not None))
 
 
 def hide_others_devices(events, organization_id):
@@ -134,7 +176,7 @@ def show():
     if filters.person and filters.person_id is None and organization_id is not None:
         events = []
     else:
-        events = hide_others_devices(list(events_query(organization_id, filters, before)),
+        events = hide_others_devices(page_events(organization_id, filters, before),
                                      organization_id)
     more = len(events) > PAGE_SIZE
     events = events[:PAGE_SIZE]
