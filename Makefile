@@ -37,7 +37,7 @@ chromium:
 	  || { echo "chromium is missing and could not be installed (need root and apt)"; exit 1; }; }
 
 test: $(STAMP) chromium
-	$(PY) -m pytest -n 2 -q -m "not services"
+	$(PY) -m pytest -n 3 --dist worksteal -q -m "not services"
 
 # The whole suite again on PostgreSQL + Redis, then the multi-process tests (gunicorn -w 4).
 # PostgreSQL or Redis missing is a failure here, never a skip.
@@ -46,7 +46,7 @@ test-services: $(STAMP) chromium
 	  psycopg2.connect(os.environ["TEST_DATABASE_URL"]).close(); \
 	  redis.from_url(os.environ["TEST_RATELIMIT_STORAGE_URI"]).flushdb(); \
 	  print("PostgreSQL and Redis answer; Redis test DB flushed")'
-	$(SERVICES) $(PY) -m pytest -n 2 -q -m "not services and not presentation"
+	$(SERVICES) $(PY) -m pytest -n 3 --dist worksteal -q -m "not services and not presentation"
 	$(SERVICES) $(PY) -m pytest -p no:xdist -q -m services tests/services
 
 # Production-style server: gunicorn.conf.py (WEB_CONCURRENCY, HOST, PORT; see README "Deploying").

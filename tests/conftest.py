@@ -1,9 +1,11 @@
 """Fixtures: an app per test on a temp database, clients, sign-in, and loopback mail/SMS peers."""
 
+import contextlib
 import datetime as dt
 import json
 import os
 import re
+import shutil
 import socket
 import threading
 import uuid
@@ -28,6 +30,21 @@ def free_port() -> int:
 
 
 _SHARED_PG = {}  # this test process's PostgreSQL database: {"url": ..., "name": ...}
+# SQLite: the schema as the migrations leave it, made once per test process and copied as
+# each test's database file (migrate() then finds nothing to do); {"path": ...}.
+_SQLITE_MIGRATED = {}
+
+
+def _keep_migrated_sqlite(path: str) -> None:
+    import sqlite3
+    import tempfile
+
+    kept = os.path.join(tempfile.mkdtemp(prefix="migrated-"), "schema.db")
+    # SQLite's backup API: a consistent copy, whatever is still in the -wal file.
+    with contextlib.closing(sqlite3.connect(path)) as source, \
+            contextlib.closing(sqlite3.connect(kept)) as target:
+        source.backup(target)
+    _SQLITE_MIGRATED["path"] = kept
 
 
 def _pg_admin(base):
@@ -64,7 +81,10 @@ def _database_url(tmp_path, request) -> tuple[str, bool]:
     """
     base = os.environ.get("TEST_DATABASE_URL")
     if not base:
-        return f"sqlite:///{tmp_path / 'test.db'}", False
+        path = tmp_path / "test.db"
+        if not path.exists() and _SQLITE_MIGRATED:  # a migrated, empty schema, copied
+            shutil.copyfile(_SQLITE_MIGRATED["path"], path)
+        return f"sqlite:///{path}", False
     if not _SHARED_PG:
         _SHARED_PG["name"], _SHARED_PG["url"] = _new_pg_database(base, "tw")
         _SHARED_PG["base"] = base
@@ -130,11 +150,38 @@ def make_app(tmp_path, request, **overrides):
     from webapp.db import migrate
 
     migrate()
+    if not _SQLITE_MIGRATED and url.startswith("sqlite:///"):
+        _keep_migrated_sqlite(url.removeprefix("sqlite:///"))
     with app.app_context(), db.connection_context():
         if empty:
             _empty_tables()
-        seed_demo(PASSWORD)
+        with _seed_hashes_kept():
+            seed_demo(PASSWORD)
     return app
+
+
+_SEED_HASHES: dict = {}
+
+
+@contextlib.contextmanager
+def _seed_hashes_kept():
+    """The demo team's password hash made once per test process and settings, not five
+    times per test: the demo accounts share one password, and argon2 is most of a seed."""
+    from webapp.security import passwords
+
+    real = passwords.hash_password
+
+    def kept(password, params):
+        key = (password, params)
+        if key not in _SEED_HASHES:
+            _SEED_HASHES[key] = real(password, params)
+        return _SEED_HASHES[key]
+
+    passwords.hash_password = kept
+    try:
+        yield
+    finally:
+        passwords.hash_password = real
 
 
 def _close_database(database):
