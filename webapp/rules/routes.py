@@ -25,6 +25,7 @@ from .. import audit
 from ..auth import remember
 from ..db import atomic_write
 from ..models import Challenge, Membership, Organization, User, utcnow
+from ..prebuilt import Prebuilt
 from ..team import authz
 from ..web import (
     is_htmx,
@@ -58,15 +59,22 @@ def default_grace_days() -> int:
     return int(current_app.config["STRONG_FACTOR_GRACE_DAYS"])
 
 
+def _seat_with_org_query(user_id: int):
+    return (Membership.first_of(user_id, Membership, Organization)
+            .join(Organization, on=(Membership.organization == Organization.id)))
+
+
+# Every signed-in request reads it (the gate below): SQL text built once (prebuilt.py).
+SEAT_WITH_ORG = Prebuilt(_seat_with_org_query, (int,), models=(Membership, Organization),
+                         joins=("organization",))
+
+
 def _seat_with_org():
     """The signed-in person's membership with its organisation, in one query; it also serves
-    as this request's own_seat() (web.py), so the rule costs no query of its own there."""
+    as this request's own_seat() (web.py, the same row: first live membership), so the rule
+    costs no query of its own there."""
     if "own_seat" not in g or (g.own_seat is not None and "rule_org" not in g):
-        g.own_seat = (Membership.select(Membership, Organization)
-                      .join(Organization, on=(Membership.organization == Organization.id))
-                      .where(Membership.user == current_user.id)
-                      .order_by(Membership.id)
-                      .first())
+        g.own_seat = SEAT_WITH_ORG.first(current_user.id)
         g.rule_org = g.own_seat.organization if g.own_seat is not None else None
     return g.own_seat
 
