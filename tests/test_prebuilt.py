@@ -6,7 +6,15 @@ import pytest
 from conftest import signin, user
 
 from webapp.extensions import db
-from webapp.models import FIRST_SEAT, LIVE_SESSION, Membership, User, UserSession, utcnow
+from webapp.models import (
+    FIRST_SEAT,
+    LIVE_SESSION,
+    Membership,
+    Organization,
+    User,
+    UserSession,
+    utcnow,
+)
 from webapp.prebuilt import Prebuilt
 
 
@@ -22,15 +30,32 @@ def test_session_load_matches_peewee_and_sees_each_change(app, client):
         row = UserSession.select().order_by(UserSession.id.desc()).first()
         now = utcnow()
         peewee = UserSession.live_query(row.token_hash, now).first()
-        mine = LIVE_SESSION.first(row.token_hash, now)
-        _same(mine, peewee)
-        _same(mine.user, peewee.user)
-        assert isinstance(mine.expires_at, dt.datetime)
-        assert mine.user.email == "member@example.com"
+        session_row, member, seat, organization = LIVE_SESSION.instances(row.token_hash, now)
+        _same(session_row, peewee)
+        _same(member, peewee.user)
+        _same(seat, Membership.first_of(member.id).first())
+        _same(organization, Organization.get_by_id(seat.organization_id))
+        assert isinstance(session_row.expires_at, dt.datetime)
+        assert member.email == "member@example.com"
         # Nothing is cached but the text: a revocation is seen by the very next call.
         UserSession.update(revoked_at=now).where(UserSession.id == row.id).execute()
-        assert LIVE_SESSION.first(row.token_hash, now) is None
+        assert LIVE_SESSION.instances(row.token_hash, now) is None
         assert UserSession.live_query(row.token_hash, now).first() is None
+
+
+def test_session_load_brings_the_first_live_seat_or_none(app, client):
+    """The seat that comes with the session is own_seat()'s: removed ones are left out."""
+    signin(client)
+    with app.app_context(), db.connection_context():
+        row = UserSession.select().order_by(UserSession.id.desc()).first()
+        now = utcnow()
+        member = user("member@example.com")
+        Membership.update(removed_at=now).where(Membership.user == member.id).execute()
+        session_row, loaded, seat, organization = LIVE_SESSION.instances(row.token_hash, now)
+        assert loaded.id == member.id and seat is None and organization is None
+        Membership.update(removed_at=None).where(Membership.user == member.id).execute()
+        _, _, seat, _ = LIVE_SESSION.instances(row.token_hash, now)
+        _same(seat, FIRST_SEAT.first(member.id))
 
 
 def test_seat_matches_peewee(app):

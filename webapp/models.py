@@ -7,6 +7,7 @@ import secrets
 
 from flask_login import UserMixin
 from peewee import (
+    JOIN,
     BigIntegerField,
     BlobField,
     BooleanField,
@@ -192,20 +193,37 @@ class UserSession(BaseModel):
 
     @classmethod
     def load(cls, token: str, now):
-        """The live session for a token, with its user, in one query."""
-        return LIVE_SESSION.first(token_digest(token), now)
+        """The live session for a token (None if none), with its user, and as `row.seat` the
+        user's seat: their first live membership with its organisation (None when they have
+        none), all in one query."""
+        found = LIVE_SESSION.instances(token_digest(token), now)
+        if found is None:
+            return None
+        row, user, seat, organization = found
+        row.__rel__["user"] = user
+        if seat is not None:
+            seat.__rel__["organization"] = organization
+        row.seat = seat
+        return row
 
     @classmethod
     def live_query(cls, digest: str, now):
-        """The live session with this token digest, joined to its user (LIVE_SESSION's text)."""
+        """The live session with this token digest, joined to its user and the user's first
+        live membership and its organisation (LIVE_SESSION's text; Membership.first_of's
+        rule: removed memberships left out, the oldest first)."""
         return (
-            cls.select(cls, User)
+            cls.select(cls, User, Membership, Organization)
             .join(User, on=(cls.user == User.id))
+            .join(Membership, JOIN.LEFT_OUTER,
+                  on=((Membership.user == User.id) & Membership.removed_at.is_null()))
+            .join(Organization, JOIN.LEFT_OUTER,
+                  on=(Membership.organization == Organization.id))
             .where(
                 (cls.token_hash == digest)
                 & cls.revoked_at.is_null()
                 & (cls.expires_at > now)
             )
+            .order_by(Membership.id)
             .limit(1)
         )
 
@@ -283,7 +301,7 @@ class UserSession(BaseModel):
 
 # Every signed-in request runs these: SQL text built once per process and dialect (prebuilt.py).
 LIVE_SESSION = Prebuilt(UserSession.live_query, (str, dt.datetime),
-                        models=(UserSession, User), joins=("user",))
+                        models=(UserSession, User, Membership, Organization))
 FIRST_SEAT = Prebuilt(Membership.first_of, (int,), models=(Membership,))
 
 

@@ -70,11 +70,20 @@ class Prebuilt:
         row = self.cursor(*values).fetchone()
         return None if row is None else self._instance(row)
 
+    def instances(self, *values) -> list | None:
+        """The first row as one instance per model, nothing attached (None for a model an
+        outer join found no row of); None when there is no row."""
+        row = self.cursor(*values).fetchone()
+        if row is None:
+            return None
+        return [None if i.__data__.get(i._meta.primary_key.name) is None else i
+                for i in self._split(row)]
+
     def all(self, *values) -> list:
         """Every row, each as `first` makes it."""
         return [self._instance(row) for row in self.cursor(*values).fetchall()]
 
-    def _instance(self, row):
+    def _split(self, row) -> list:
         instances, start = [], 0
         for model in self._models:
             fields = model._meta.sorted_fields
@@ -84,6 +93,12 @@ class Prebuilt:
                                                  strict=True)}
             instances.append(instance)
             start += len(fields)
+        if start != len(row):
+            raise ValueError(f"{len(row)} columns for {start} model fields")
+        return instances
+
+    def _instance(self, row):
+        instances = self._split(row)
         head = instances[0]
         for attr, joined in zip(self._joins, instances[1:], strict=True):
             # An outer join that found no row leaves the relation unset, as peewee does.

@@ -5,6 +5,7 @@ import datetime as dt
 from flask import (
     after_this_request,
     current_app,
+    g,
     make_response,
     redirect,
     request,
@@ -43,6 +44,9 @@ def load_user(token: str):
         row.last_seen_at = now
     user = row.user
     user.session_token, user.session_row = token, row
+    # The seat came with the session (one query): this request's own_seat() and the rule
+    # gate's organisation (webapp/web.py, webapp/rules/routes.py) read it from here.
+    g.own_seat, g.rule_org = row.seat, (row.seat.organization if row.seat else None)
     user.impersonator = User.get_by_id(row.impersonator_id) if row.impersonator_id else None
     return user
 

@@ -200,8 +200,15 @@ def of_user(user_id: int) -> list[Passkey]:
     return _OF_USER.all(user_id)
 
 
+def _any_query(user_id: int):
+    return Passkey.select(Passkey.id).where(Passkey.user == user_id).limit(1)
+
+
+_ANY = Prebuilt(_any_query, (int,))  # every "Choose how to verify" asks
+
+
 def has_passkey(user_id: int) -> bool:
-    return Passkey.select(Passkey.id).where(Passkey.user == user_id).exists()
+    return _ANY.scalar(user_id) is not None
 
 
 def user_handle(user_id: int) -> str:

@@ -32,21 +32,17 @@ def _with_subject(cid: str):
             .limit(1))
 
 
-def _sign_in_step(cid: str):
-    return Challenge.select().where((Challenge.id == cid) & (Challenge.purpose == "login")).limit(1)
-
-
-# Every step of every verification runs these: SQL text built once (webapp/prebuilt.py).
+# Every step of every verification runs it: SQL text built once (webapp/prebuilt.py).
 WITH_SUBJECT = Prebuilt(_with_subject, (str,), models=(Challenge, User), joins=("subject",))
-SIGN_IN_STEP = Prebuilt(_sign_in_step, (str,), models=(Challenge,))
 
 
-def load(cid: str) -> Challenge:
+def load(cid: str, found: Challenge | None = None) -> Challenge:
     """The challenge, if this browser may act on it; 404 otherwise (no hint it exists).
+    `found`: the row, when the caller read it already.
 
     :raise 404: unknown id or purpose, not this session's sign-in, or not this actor's.
     """
-    c = WITH_SUBJECT.first(cid)
+    c = found or WITH_SUBJECT.first(cid)
     if c is None:
         abort(404)
     engine.purpose(c.purpose)
@@ -61,13 +57,12 @@ def load(cid: str) -> Challenge:
     return c
 
 
-def _left_sign_in(cid: str):
+def _left_sign_in(c: Challenge | None):
     """Where a sign-in step this browser has left leads (browser Back after signing in or
     cancelling): My Profile when signed in as its person, else the sign-in page; None when
-    `cid` is no such step. Only a sign-in no longer open redirects, so an id still waiting for
-    someone else's second step answers 404 as before."""
-    c = SIGN_IN_STEP.first(cid)
-    if c is None:
+    `c` is no sign-in step. Only a sign-in no longer open redirects, so an id still waiting
+    for someone else's second step answers 404 as before."""
+    if c is None or c.purpose != "login":
         return None
     pending = pending_login()
     if pending and pending.get("cid") == c.id:
@@ -82,7 +77,8 @@ def _left_sign_in(cid: str):
 @bp.get("/<cid>")
 def show(cid):
     """The current step of a verification; a sign-in step already left leads on instead."""
-    return _left_sign_in(cid) or render_step(load(cid))
+    c = WITH_SUBJECT.first(cid)  # one read for both questions
+    return _left_sign_in(c) or render_step(load(cid, c))
 
 
 def _single(name: str):
