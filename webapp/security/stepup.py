@@ -16,6 +16,7 @@ from peewee import Case, fn
 
 from ..db import atomic_write, is_sqlite
 from ..models import Challenge, CodeFailures, User
+from ..prebuilt import Prebuilt
 from . import N_, backup_codes, english, passkeys, totp
 from . import channels as ch
 from .codes import code_digest, digests_equal, new_code, normalise_code
@@ -351,17 +352,10 @@ def method_locked_until(user: User, method: str, now):
     return None
 
 
-def claim_attempt(user: User, method: str, *, now, policy: Policy) -> int:
-    """Take one comparison slot for (user, method) before comparing; returns the count.
-
-    :raise Locked: the method is locked, or every slot of this window is taken.
-    """
-    window_start = now - dt.timedelta(seconds=policy.user_failure_window)
+def _claim_attempt_query(user_id: int, method: str, now, window_start, limit: int):
     stale = CodeFailures.window_start < window_start
     unlocked = CodeFailures.locked_until.is_null() | (CodeFailures.locked_until <= now)
-    with atomic_write():
-        claimed = list(
-            CodeFailures.insert(user=user, method=method, failures=1, window_start=now)
+    return (CodeFailures.insert(user=user_id, method=method, failures=1, window_start=now)
             .on_conflict(
                 conflict_target=[CodeFailures.user, CodeFailures.method],
                 update={
@@ -371,11 +365,25 @@ def claim_attempt(user: User, method: str, *, now, policy: Policy) -> int:
                     CodeFailures.locked_until: None,
                 },
                 # Only while unlocked and under the limit: the claim is the check.
-                where=(unlocked & (stale | (CodeFailures.failures < policy.user_failure_limit))))
-            .returning(CodeFailures.failures)
-            .execute())
+                where=(unlocked & (stale | (CodeFailures.failures < limit))))
+            .returning(CodeFailures.failures))
+
+
+# Every code comparison claims through these two: SQL text built once (webapp/prebuilt.py).
+_CLAIM_ATTEMPT = Prebuilt(_claim_attempt_query, (int, str, dt.datetime, dt.datetime, int))
+
+
+def claim_attempt(user: User, method: str, *, now, policy: Policy) -> int:
+    """Take one comparison slot for (user, method) before comparing; returns the count.
+
+    :raise Locked: the method is locked, or every slot of this window is taken.
+    """
+    window_start = now - dt.timedelta(seconds=policy.user_failure_window)
+    with atomic_write():
+        claimed = _CLAIM_ATTEMPT.cursor(user.id, method, now, window_start,
+                                        policy.user_failure_limit).fetchall()
     if claimed:
-        return claimed[0].failures
+        return claimed[0][0]
     until = method_locked_until(user, method, now)
     raise _locked(until or now + dt.timedelta(seconds=policy.user_lock), now)
 
@@ -490,23 +498,29 @@ WRONG_CODE = {  # (singular, plural) by what was wrong; num is the attempts left
 }
 
 
+def _claim_challenge_attempt_query(cid: str, max_attempts: int, now):
+    return (Challenge.update(attempts=Challenge.attempts + 1)
+            .where((Challenge.id == cid)
+                   & (Challenge.attempts < max_attempts)
+                   & Challenge.consumed_at.is_null()
+                   & Challenge.cancelled_at.is_null()
+                   & (Challenge.expires_at > now))
+            .returning(Challenge.attempts))
+
+
+_CLAIM_CHALLENGE_ATTEMPT = Prebuilt(_claim_challenge_attempt_query, (str, int, dt.datetime))
+
+
 def _claim_challenge_attempt(c: Challenge, now, policy: Policy) -> None:
     """One of the challenge's `max_attempts` comparisons, taken before comparing."""
-    counted = list(Challenge.update(attempts=Challenge.attempts + 1)
-                   .where((Challenge.id == c.id)
-                          & (Challenge.attempts < policy.max_attempts)
-                          & Challenge.consumed_at.is_null()
-                          & Challenge.cancelled_at.is_null()
-                          & (Challenge.expires_at > now))
-                   .returning(Challenge.attempts)
-                   .execute())
+    counted = _CLAIM_CHALLENGE_ATTEMPT.cursor(c.id, policy.max_attempts, now).fetchall()
     if not counted:
         fresh = Challenge.get_by_id(c.id)
         if fresh.attempts < policy.max_attempts:
             ensure_open(fresh, now, policy)  # used, cancelled or expired: say which
         # Parallel submissions took the last attempts (wrong codes or not): no blame.
         raise ChallengeClosed(NO_ATTEMPTS_LEFT)
-    c.attempts = counted[0].attempts
+    c.attempts = counted[0][0]
 
 
 def verify(c: Challenge, raw_code, *, now, policy: Policy, key: bytes,
