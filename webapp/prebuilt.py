@@ -17,6 +17,16 @@ A query qualifies when its SQL text depends only on the dialect, never on the va
 
 import datetime as dt
 
+from peewee import (
+    AutoField,
+    BigAutoField,
+    BigIntegerField,
+    CharField,
+    ForeignKeyField,
+    IntegerField,
+    TextField,
+)
+
 from .extensions import db
 
 # Marker values no request passes: parameters are found in the rendered query by these.
@@ -25,6 +35,22 @@ _MARKERS = {
     int: lambda i: -7_340_032_000 - i,
     dt.datetime: lambda i: dt.datetime(1901, 2, 3, 4, 5, 6, 700_000 + i),
 }
+
+
+# Fields whose python_value leaves a value of this type (and None) as it is: the database's
+# value is kept without the call. Exact classes only: a subclass may convert differently.
+_PLAIN = {IntegerField: int, BigIntegerField: int, AutoField: int, BigAutoField: int,
+          CharField: str, TextField: str}
+
+
+def _readers(model) -> tuple:
+    """(name, python_value, plain type or None) for each of the model's selected columns."""
+    readers = []
+    for field in model._meta.sorted_fields:
+        # A foreign key's value is its target column's (ForeignKeyField.python_value).
+        target = field.rel_field if type(field) is ForeignKeyField else field
+        readers.append((field.name, field.python_value, _PLAIN.get(type(target))))
+    return tuple(readers)
 
 
 class Prebuilt:
@@ -40,6 +66,7 @@ class Prebuilt:
         self._types = tuple(types)
         self._models = tuple(models)
         self._joins = tuple(joins)
+        self._readers = tuple(_readers(model) for model in self._models)
         self._by_dialect: dict[type, tuple] = {}
 
     def _compiled(self, database) -> tuple:
@@ -85,14 +112,16 @@ class Prebuilt:
 
     def _split(self, row) -> list:
         instances, start = [], 0
-        for model in self._models:
-            fields = model._meta.sorted_fields
+        for model, readers in zip(self._models, self._readers, strict=True):
             instance = model(__no_default__=True)
-            instance.__data__ = {f.name: f.python_value(v)
-                                 for f, v in zip(fields, row[start:start + len(fields)],
-                                                 strict=True)}
+            instance.__data__ = data = {}
+            for (name, convert, plain), value in zip(readers, row[start:start + len(readers)],
+                                                     strict=True):
+                data[name] = (value if plain is not None and (value is None
+                                                              or value.__class__ is plain)
+                              else convert(value))
             instances.append(instance)
-            start += len(fields)
+            start += len(readers)
         if start != len(row):
             raise ValueError(f"{len(row)} columns for {start} model fields")
         return instances

@@ -10,6 +10,7 @@ from ..db import atomic_write
 from ..delivery import DeliveryError, send_email
 from ..forms import EmptyForm
 from ..models import Invitation, Membership, User, UserSession, utcnow
+from ..prebuilt import Prebuilt
 from ..rules import policy as rules_policy
 from ..security import N_, backup_codes
 from ..security import channels as ch
@@ -114,15 +115,10 @@ def guard_team():
 # --- the team list ---------------------------------------------------------------------------
 
 
-def team_page(actor, q: str, after: int | None, missing: bool = False):
-    """One page of members in the order they joined, keyset-paginated: a single query.
-
-    It walks the (organization, id) index of memberships, so no page sorts the whole team.
-    `missing`: only those without an authenticator app or passkey (the organisation's rule).
-    """
+def _members_query(organization_id, q: str, after, missing: bool):
     query = (Membership.select(Membership, User)
              .join(User, on=(Membership.user == User.id))
-             .where((Membership.organization == actor.organization_id)
+             .where((Membership.organization == organization_id)
                     & Membership.removed_at.is_null())
              .order_by(Membership.id)
              .limit(PAGE_SIZE + 1))
@@ -132,7 +128,35 @@ def team_page(actor, q: str, after: int | None, missing: bool = False):
         query = query.where(Membership.id > after)
     if missing:
         query = query.where(rules_policy.missing_strong_factor())
-    rows = list(query)
+    return query
+
+
+# A page without a search, SQL text built once per process and dialect for each of its
+# four shapes (first page or later, everyone or only those missing a strong factor).
+_PAGES: dict[tuple[bool, bool], Prebuilt] = {}
+
+
+def _prebuilt_page(after: bool, missing: bool) -> Prebuilt:
+    prebuilt = _PAGES.get((after, missing))
+    if prebuilt is None:
+        prebuilt = _PAGES[(after, missing)] = Prebuilt(
+            lambda organization_id, *after_id: _members_query(
+                organization_id, "", after_id[0] if after_id else None, missing),
+            (int, int) if after else (int,), models=(Membership, User), joins=("user",))
+    return prebuilt
+
+
+def team_page(actor, q: str, after: int | None, missing: bool = False):
+    """One page of members in the order they joined, keyset-paginated: a single query.
+
+    It walks the (organization, id) index of memberships, so no page sorts the whole team.
+    `missing`: only those without an authenticator app or passkey (the organisation's rule).
+    """
+    if q:  # a search: its LIKE pattern is made from the words, so peewee writes it
+        rows = list(_members_query(actor.organization_id, q, after, missing))
+    else:
+        rows = _prebuilt_page(bool(after), missing).all(
+            actor.organization_id, *([after] if after else []))
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     return rows, (rows[-1].id if more else None)
