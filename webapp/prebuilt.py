@@ -43,10 +43,13 @@ _PLAIN = {IntegerField: int, BigIntegerField: int, AutoField: int, BigAutoField:
           CharField: str, TextField: str}
 
 
-def _readers(model) -> tuple:
-    """(name, python_value, plain type or None) for each of the model's selected columns."""
+def _readers(model, names=None) -> tuple:
+    """(name, python_value, plain type or None) for each of the model's selected columns:
+    all its fields, or the ones `names` lists, in that order."""
     readers = []
-    for field in model._meta.sorted_fields:
+    fields = (model._meta.sorted_fields if names is None
+              else [model._meta.fields[name] for name in names])
+    for field in fields:
         # A foreign key's value is its target column's (ForeignKeyField.python_value).
         target = field.rel_field if type(field) is ForeignKeyField else field
         readers.append((field.name, field.python_value, _PLAIN.get(type(target))))
@@ -57,16 +60,19 @@ class Prebuilt:
     """One hot query: `build(*params)` gives the peewee query; `types` are the params' types.
 
     `models` lists the models whose columns are selected, in order (their `sorted_fields`
-    each, as `select(A, B)` writes them); `joins` names, for each model after the first, the
-    foreign-key attribute of the first that holds it (as `.join(B, on=(A.fk == B.id))`).
+    each, as `select(A, B)` writes them, or `(B, ("id", "email"))` for `select(A, B.id,
+    B.email)`); `joins` names, for each model after the first, the foreign-key attribute of
+    the first that holds it (as `.join(B, on=(A.fk == B.id))`).
     """
 
     def __init__(self, build, types, models=(), joins=()):
         self._build = build
         self._types = tuple(types)
-        self._models = tuple(models)
+        # A model, or (model, field names) when only those columns are selected, in order.
+        self._models = tuple(m[0] if isinstance(m, tuple) else m for m in models)
         self._joins = tuple(joins)
-        self._readers = tuple(_readers(model) for model in self._models)
+        self._readers = tuple(_readers(*m) if isinstance(m, tuple) else _readers(m)
+                              for m in models)
         self._by_dialect: dict[type, tuple] = {}
 
     def _compiled(self, database) -> tuple:

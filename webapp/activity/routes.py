@@ -76,12 +76,16 @@ def scope():
     return None
 
 
-def _events_query(own: bool, who: int, person_id, event, start, end, before, limit):
+def _events_query(own: bool, who: int, person_id, event, start, end, before, limit,
+                  narrow: bool = False):
     """Newest first; actor and subject joined in the same query (no N+1). `who` is the
-    person (own log) or the organisation; a None filter is not applied."""
+    person (own log) or the organisation; a None filter is not applied. `narrow`: of the
+    actor and subject only the id and email (all a page shows of them)."""
     Actor, Subject = User.alias(), User.alias()
+    people = ((Actor.id, Actor.email, Subject.id, Subject.email) if narrow
+              else (Actor, Subject))
     query = (AuditEvent
-             .select(AuditEvent, Actor, Subject)
+             .select(AuditEvent, *people)
              .join(Actor, JOIN.LEFT_OUTER, on=(AuditEvent.actor == Actor.id))
              .switch(AuditEvent)
              .join(Subject, JOIN.LEFT_OUTER, on=(AuditEvent.subject == Subject.id))
@@ -138,11 +142,12 @@ def page_events(organization_id, filters: Filters, before) -> list:
         def build(*params, shape=shape):
             given = iter(params)
             full = [next(given) if present else None for present in shape[1:]]
-            return _events_query(shape[0], *full, PAGE_SIZE + 1)
+            return _events_query(shape[0], *full, PAGE_SIZE + 1, narrow=True)
 
         types = tuple(type(v) for v in values if v is not None)
-        prebuilt = _PAGE_QUERIES[shape] = Prebuilt(build, types, models=(AuditEvent, User, User),
-                                                   joins=("actor", "subject"))
+        person = (User, ("id", "email"))
+        prebuilt = _PAGE_QUERIES[shape] = Prebuilt(
+            build, types, models=(AuditEvent, person, person), joins=("actor", "subject"))
     return prebuilt.all(*(v for v in values if v is not None))
 
 
