@@ -7,7 +7,7 @@ from conftest import HTMX, last_code, outbox, post, user
 from twofactor.helpers import enable_totp
 
 from webapp.extensions import db
-from webapp.models import AuditEvent, BackupCode, Challenge, Membership, User
+from webapp.models import AuditEvent, BackupCode, Challenge, Membership, Passkey, User
 
 
 def start_reset(client, email="member@example.com", htmx=False):
@@ -108,3 +108,28 @@ def test_cancelling_a_reset_returns_to_the_member_page(app, admin_client, dbconn
     assert r.status_code == 303 and r.headers["Location"] == f"/settings/team/{mia.id}"
     assert f'href="/settings/team/{mia.id}"' in admin_client.get(url).get_data(as_text=True)
     assert totp_state()[2] == 10
+
+
+def test_a_reset_removes_the_members_passkeys_too(app, admin_client, dbconn):
+    """A lost phone may hold a passkey, which signs in on its own: the reset removes it."""
+    from passkeys.helpers import store_passkey
+
+    store_passkey("member@example.com", name="Old phone")
+    mia = user("member@example.com")
+    page = admin_client.get(f"/settings/team/{mia.id}").get_data(as_text=True)
+    # A passkey alone is something to reset.
+    assert 'data-passkeys="1"' in page and 'data-action="reset-2fa"' in page
+    r = start_reset(admin_client)
+    assert r.status_code == 303
+    url = r.headers["Location"]
+    post(admin_client, url + "/channel", {"channel": "email"}, token_from=url)
+    r = post(admin_client, url + "/code", {"code": last_code("admin@example.com")},
+             token_from=url)
+    assert r.status_code == 303
+    assert Passkey.select().where(Passkey.user == mia.id).count() == 0
+    page = admin_client.get(f"/settings/team/{mia.id}").get_data(as_text=True)
+    assert 'data-passkeys="0"' in page and 'data-action="reset-2fa"' not in page
+    row = AuditEvent.get(AuditEvent.event == "totp.disabled")
+    assert row.data["passkeys_removed"] == 1
+    notice = outbox("email", "member@example.com")[-1]
+    assert "passkeys no longer work" in notice.body

@@ -7,7 +7,7 @@ from peewee import fn
 from .. import audit
 from ..auth.session import close_verifications
 from ..db import atomic_write, is_sqlite
-from ..models import Membership, Organization, User, UserSession
+from ..models import Membership, Organization, Passkey, User, UserSession
 from ..security import N_, stepup
 from ..twofactor.effects import remove_factor
 from ..verify.responses import finish_in_page
@@ -25,11 +25,14 @@ def apply_reset_member_2fa(c, subject, now) -> dict:
             N_("You can no longer reset this person's two-factor authentication."))
     member = target.user
     _, removed = remove_factor(member, now)
+    # A passkey on the lost phone would still sign in on its own (it is both steps).
+    passkeys_removed = Passkey.delete().where(Passkey.user == member.id).execute()
     # Whoever is signed in as the member signs in again, under the new rules; that includes
     # "Login as" sessions into the member and any the member runs.
     signed_out = UserSession.revoke_all(member.id, now)
     audit.record("totp.disabled", subject=member, actor=subject, channel=c.channel,
-                 reset_by_admin=True, backup_codes_removed=removed, sessions_revoked=signed_out)
+                 reset_by_admin=True, backup_codes_removed=removed,
+                 passkeys_removed=passkeys_removed, sessions_revoked=signed_out)
     notify(member, gettext("Two-factor authentication was reset on your account"),
            "team/email/two_factor_reset.txt", actor=c.actor,
            change={"kind": "two_factor_reset"})  # commits with the reset
@@ -39,8 +42,8 @@ def apply_reset_member_2fa(c, subject, now) -> dict:
 def after_reset_member_2fa(v: stepup.Verified):
     member = User.get_by_id(v.result["member_id"])
     return finish_in_page(gettext("Two-factor authentication reset for %(name)s: their "
-                                  "authenticator app and backup codes no longer work, and "
-                                  "they were signed out everywhere.",
+                                  "authenticator app, backup codes and passkeys no longer "
+                                  "work, and they were signed out everywhere.",
                                   name=member.display_name),
                           refresh="memberChanged",
                           back=url_for("team.member", user_id=member.id))

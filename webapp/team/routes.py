@@ -14,6 +14,7 @@ from ..prebuilt import Prebuilt
 from ..rules import policy as rules_policy
 from ..security import N_, backup_codes
 from ..security import channels as ch
+from ..security import passkeys as pk
 from ..throttle import Throttled, reserve
 from ..verify.responses import (
     begin_change,
@@ -208,6 +209,7 @@ def _context(actor, target, **kw):
         "can_manage": authz.may_manage_access(actor, target),
         "can_remove": authz.may_remove(actor, target),
         "backup_left": backup_codes.unused(member),
+        "passkey_count": len(pk.of_user(member.id)),
         "mask_phone": ch.mask_phone,
     }
     ctx.update(kw)
@@ -353,17 +355,19 @@ def access(user_id):
 
 @bp.post("/settings/team/<int:user_id>/reset-2fa")
 def reset_2fa(user_id):
-    """Remove the member's authenticator and backup codes, after the admin's own step-up.
+    """Remove the member's authenticator, backup codes and passkeys, after the admin's own
+    step-up (a lost phone may hold all three).
 
     :raise 404: not in the actor's organisation.
     :raise 403: no permission to edit this person.
     """
     _, _, member, admin = edit_target(user_id, "reset_2fa")
     back = url_for("team.member", user_id=member.id)
-    if not member.totp_secret and not backup_codes.unused(member):
+    if (not member.totp_secret and not backup_codes.unused(member)
+            and not pk.has_passkey(member.id)):
         return message_modal(N_("Nothing to reset"),
-                             gettext("%(name)s has no authenticator app or backup codes.",
-                                     name=member.display_name),
+                             gettext("%(name)s has no authenticator app, backup codes or "
+                                     "passkeys.", name=member.display_name),
                              409, back=back)
     # The challenge is the admin's own: codes go to the admin's channels.
     return start_modal(admin, admin, "reset_member_2fa", {"member_id": member.id}, back=back)
