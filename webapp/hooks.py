@@ -37,6 +37,18 @@ PERMISSIONS_POLICY = ", ".join((
 
 NO_STORE_ENDPOINTS = {"verify.show", "verify.choose", "verify.resend", "verify.code"}
 
+# Every response's security headers, added in one pass where the view set none of its own.
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+    ("Permissions-Policy", PERMISSIONS_POLICY),
+    # A page this one opens (or that opened it) gets no handle on its window.
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+)
+HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+
 
 def _minutes(seconds: int) -> int:
     """Whole minutes for a text, never rounded down to zero."""
@@ -69,19 +81,14 @@ def register(app):
     @app.after_request
     def security_headers(response):
         h = response.headers
-        h.setdefault("Content-Security-Policy", CSP)
-        h.setdefault("X-Content-Type-Options", "nosniff")
-        h.setdefault("X-Frame-Options", "DENY")
-        h.setdefault("Referrer-Policy", "same-origin")
-        h.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
-        # A page this one opens (or that opened it) gets no handle on its window.
-        h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        if request.is_secure:
-            h.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        present = {name.lower() for name in h.keys()}
+        h.extend([pair for pair in SECURITY_HEADERS if pair[0].lower() not in present])
+        if request.is_secure and "strict-transport-security" not in present:
+            h.add(*HSTS)
         if request.endpoint in NO_STORE_ENDPOINTS or getattr(request, "no_store", False):
             h["Cache-Control"] = "no-store"
-        elif current_user and current_user.is_authenticated:
-            h.setdefault("Cache-Control", "private, no-cache")
+        elif "cache-control" not in present and current_user and current_user.is_authenticated:
+            h["Cache-Control"] = "private, no-cache"
         if response.status_code in (301, 302, 303, 307, 308):
             for name in [k for k in h.keys() if k.startswith("HX-")]:
                 del h[name]
