@@ -165,9 +165,12 @@ def test_no_label_carries_personal_data(app_factory, twilio_api):
         assert "@" not in val and "/" not in val
     with db.connection_context():
         ids = {str(c.id) for c in Challenge.select()}
+    # Names and labels only: a sample's value (a latency like 0.0177…) may hold any digits.
+    series = "\n".join(line.rsplit(" ", 1)[0] for line in ours.splitlines()
+                       if not line.startswith("#"))
     for secret in ids | {EMAIL, "someone.else@example.org", "12025550177", "0177",
                          str(me.id) + '"'}:
-        assert secret not in ours, secret
+        assert secret not in series, secret
     endpoints = {v for n, v in labels if n == "endpoint"}
     assert "unmatched" in endpoints and "verify.show" in endpoints
 
