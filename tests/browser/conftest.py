@@ -14,6 +14,15 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
+def pytest_configure(config):
+    """`expect(...)` waits as long as any other browser step (the context's 10 s), not
+    Playwright's default 5 s: on a loaded 2-core CI machine a virtual-authenticator round
+    trip or an htmx swap can take longer than that without anything being wrong."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=10_000)
+
+
 def pytest_collection_modifyitems(config, items):
     """Every test here drives the browser: marked so, whether or not its module says so."""
     here = Path(__file__).parent

@@ -2,7 +2,6 @@
 
 import difflib
 import re
-import statistics
 import time
 
 from conftest import csrf
@@ -56,7 +55,9 @@ def test_a11_locked_account_and_locked_unknown_email_look_alike(app_factory):
 
 
 def test_a11_unknown_email_takes_as_long_as_a_wrong_password(app_factory):
-    """A-11: a dummy hash is verified for unknown emails; medians within a factor of 2."""
+    """A-11: a dummy hash is verified for unknown emails; fastest times within a factor of 2
+    (the fastest of many is the one least disturbed by other work on the machine: noise only
+    ever adds time, while skipping the hash would take it away from every attempt)."""
     # The production argon2 profile, so the hash dominates the request time.
     app = app_factory(ARGON2_TIME_COST=2, ARGON2_MEMORY_COST=19456,
                       LOGIN_FAILURES_PER_ACCOUNT="1000 per minute",
@@ -64,8 +65,8 @@ def test_a11_unknown_email_takes_as_long_as_a_wrong_password(app_factory):
     client = app.test_client()
     attempt(client, UNKNOWN), attempt(client, EMAIL)  # warm up: the dummy hash is made once
     times = {UNKNOWN: [], EMAIL: []}
-    for _ in range(9):  # interleaved, so machine noise hits both alike
+    for _ in range(11):  # interleaved, so machine noise hits both alike
         for email in times:
             times[email].append(attempt(client, email)[1])
-    ratio = statistics.median(times[UNKNOWN]) / statistics.median(times[EMAIL])
+    ratio = min(times[UNKNOWN]) / min(times[EMAIL])
     assert 0.5 < ratio < 2, (ratio, times)
