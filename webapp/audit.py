@@ -50,11 +50,12 @@ def record(event: str, *, subject=None, actor=None, outcome: str = "ok", channel
 
             actor = real_user()
     metrics.count_event(event, outcome, channel)
+    subject_id = _id(subject)
     # One log line per event, no details (they may name an address): the JSON log carries
     # the request id and the signed-in user next to it.
-    log.info("%s outcome=%s channel=%s subject=%s", event, outcome, channel,
-             getattr(subject, "id", subject), extra={"event": event})
-    values = (_id(actor), _id(subject), event, outcome, channel, ip[:64], agent,
+    log.info("%s outcome=%s channel=%s subject=%s", event, outcome, channel, subject_id,
+             extra={"event": event})
+    values = (_id(actor), subject_id, event, outcome, channel, ip[:64], agent,
               json.dumps(details, default=str), utcnow())
     if organization is None and subject is not None:
         cursor = _INSERT_OF_SUBJECT.cursor(*values)

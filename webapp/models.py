@@ -117,6 +117,12 @@ class Membership(BaseModel):
         indexes = ((("user", "organization"), True), (("organization", "id"), False))
 
     @classmethod
+    def seat_query(cls, user_id: int):
+        """A person's first live membership with its organisation (SEAT's text)."""
+        return (cls.first_of(user_id, cls, Organization)
+                .join(Organization, on=(cls.organization == Organization.id)))
+
+    @classmethod
     def first_of(cls, user, *fields, include_removed: bool = False):
         """A query for a person's membership: their first organisation (one row at most).
 
@@ -302,7 +308,8 @@ class UserSession(BaseModel):
 # Every signed-in request runs these: SQL text built once per process and dialect (prebuilt.py).
 LIVE_SESSION = Prebuilt(UserSession.live_query, (str, dt.datetime),
                         models=(UserSession, User, Membership, Organization))
-FIRST_SEAT = Prebuilt(Membership.first_of, (int,), models=(Membership,))
+SEAT = Prebuilt(Membership.seat_query, (int,), models=(Membership, Organization),
+               joins=("organization",))
 
 
 class Challenge(BaseModel):

@@ -56,6 +56,11 @@ def _readers(model, names=None) -> tuple:
     return tuple(readers)
 
 
+def _found(instance) -> bool:
+    """False for the all-NULL columns an outer join gives when it found no row."""
+    return instance.__data__.get(instance._meta.primary_key.name) is not None
+
+
 class Prebuilt:
     """One hot query: `build(*params)` gives the peewee query; `types` are the params' types.
 
@@ -109,8 +114,7 @@ class Prebuilt:
         row = self.cursor(*values).fetchone()
         if row is None:
             return None
-        return [None if i.__data__.get(i._meta.primary_key.name) is None else i
-                for i in self._split(row)]
+        return [i if _found(i) else None for i in self._split(row)]
 
     def all(self, *values) -> list:
         """Every row, each as `first` makes it."""
@@ -136,8 +140,7 @@ class Prebuilt:
         instances = self._split(row)
         head = instances[0]
         for attr, joined in zip(self._joins, instances[1:], strict=True):
-            # An outer join that found no row leaves the relation unset, as peewee does.
-            if joined.__data__.get(joined._meta.primary_key.name) is not None:
+            if _found(joined):  # an outer join's miss leaves it unset, as peewee does
                 head.__rel__[attr] = joined
         return head
 
@@ -145,3 +148,31 @@ class Prebuilt:
         """The first column of the first row (None when there is no row)."""
         row = self.cursor(*values).fetchone()
         return None if row is None else row[0]
+
+
+class PrebuiltByShape:
+    """A query with optional parameters (None: not applied) and fixed switches: one
+    `Prebuilt` per switches and set of parameters given, made on first use.
+
+    `build(*switches, *values)` gets None for each parameter not given, a marker otherwise;
+    `types` are the parameters' types, in order; the rest is passed on to `Prebuilt`.
+    """
+
+    def __init__(self, build, types, **prebuilt_args):
+        self._build = build
+        self._types = tuple(types)
+        self._args = prebuilt_args
+        self._shapes: dict[tuple, Prebuilt] = {}
+
+    def all(self, switches: tuple, *values) -> list:
+        given = tuple(v is not None for v in values)
+        prebuilt = self._shapes.get((switches, given))
+        if prebuilt is None:
+            def shaped(*params):
+                params = iter(params)
+                return self._build(*switches, *(next(params) if g else None for g in given))
+
+            prebuilt = self._shapes[(switches, given)] = Prebuilt(
+                shaped, [t for t, g in zip(self._types, given, strict=True) if g],
+                **self._args)
+        return prebuilt.all(*(v for v in values if v is not None))

@@ -9,7 +9,7 @@ from flask_login import current_user
 
 from . import audit, links
 from .delivery import notices
-from .models import FIRST_SEAT, utcnow
+from .models import SEAT, utcnow
 from .security import N_
 
 
@@ -158,9 +158,11 @@ def is_impersonating() -> bool:
 
 
 def own_seat():
-    """The signed-in person's membership (their first organisation), read once a request."""
+    """The signed-in person's membership (their first organisation), with the organisation
+    attached, read once a request. The session's query brings it (auth/session.py); a
+    session started within this request reads it here."""
     if "own_seat" not in g:
-        g.own_seat = FIRST_SEAT.first(current_user.id)
+        g.own_seat = SEAT.first(current_user.id)
     return g.own_seat
 
 

@@ -16,7 +16,7 @@ from peewee import JOIN
 
 from ..ids import id_arg
 from ..models import AuditEvent, Membership, User
-from ..prebuilt import Prebuilt
+from ..prebuilt import PrebuiltByShape
 from ..team import authz
 from ..web import own_seat, page_or_fragment
 from . import bp
@@ -130,25 +130,17 @@ def events_query(organization_id, filters: Filters, before=None, limit=PAGE_SIZE
 
 # A page's query, SQL text built once per process, dialect and set of filters in use (at
 # most 64 shapes: own or organisation, and each filter present or not).
-_PAGE_QUERIES: dict[tuple, Prebuilt] = {}
+_PAGE_QUERIES = PrebuiltByShape(
+    lambda own, *values: _events_query(own, *values, PAGE_SIZE + 1, narrow=True),
+    (int, int, str, dt.datetime, dt.datetime, int),
+    models=(AuditEvent, (User, ("id", "email")), (User, ("id", "email"))),
+    joins=("actor", "subject"))
 
 
 def page_events(organization_id, filters: Filters, before) -> list:
     """The page's events (PAGE_SIZE + 1 of them at most), actor and subject attached."""
     own, *values = _query_values(organization_id, filters, before)
-    shape = (own, *(v is not None for v in values))
-    prebuilt = _PAGE_QUERIES.get(shape)
-    if prebuilt is None:
-        def build(*params, shape=shape):
-            given = iter(params)
-            full = [next(given) if present else None for present in shape[1:]]
-            return _events_query(shape[0], *full, PAGE_SIZE + 1, narrow=True)
-
-        types = tuple(type(v) for v in values if v is not None)
-        person = (User, ("id", "email"))
-        prebuilt = _PAGE_QUERIES[shape] = Prebuilt(
-            build, types, models=(AuditEvent, person, person), joins=("actor", "subject"))
-    return prebuilt.all(*(v for v in values if v is not None))
+    return _PAGE_QUERIES.all((own,), *values)
 
 
 def hide_others_devices(events, organization_id):

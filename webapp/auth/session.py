@@ -44,9 +44,9 @@ def load_user(token: str):
         row.last_seen_at = now
     user = row.user
     user.session_token, user.session_row = token, row
-    # The seat came with the session (one query): this request's own_seat() and the rule
-    # gate's organisation (webapp/web.py, webapp/rules/routes.py) read it from here.
-    g.own_seat, g.rule_org = row.seat, (row.seat.organization if row.seat else None)
+    # The seat and its organisation came with the session (one query): this request's
+    # own_seat() (webapp/web.py), which the rule gate reads too.
+    g.own_seat = row.seat
     user.impersonator = User.get_by_id(row.impersonator_id) if row.impersonator_id else None
     return user
 

@@ -25,12 +25,12 @@ from .. import audit
 from ..auth import remember
 from ..db import atomic_write
 from ..models import Challenge, Membership, Organization, User, utcnow
-from ..prebuilt import Prebuilt
 from ..team import authz
 from ..web import (
     is_htmx,
     is_impersonating,
     notify,
+    own_seat,
     page_or_fragment,
     refuse_while_impersonating,
     trigger,
@@ -59,34 +59,15 @@ def default_grace_days() -> int:
     return int(current_app.config["STRONG_FACTOR_GRACE_DAYS"])
 
 
-def _seat_with_org_query(user_id: int):
-    return (Membership.first_of(user_id, Membership, Organization)
-            .join(Organization, on=(Membership.organization == Organization.id)))
-
-
-# Every signed-in request reads it (the gate below): SQL text built once (prebuilt.py).
-SEAT_WITH_ORG = Prebuilt(_seat_with_org_query, (int,), models=(Membership, Organization),
-                         joins=("organization",))
-
-
-def _seat_with_org():
-    """The signed-in person's membership with its organisation, in one query; it also serves
-    as this request's own_seat() (web.py, the same row: first live membership), so the rule
-    costs no query of its own there."""
-    if "own_seat" not in g or (g.own_seat is not None and "rule_org" not in g):
-        g.own_seat = SEAT_WITH_ORG.first(current_user.id)
-        g.rule_org = g.own_seat.organization if g.own_seat is not None else None
-    return g.own_seat
-
-
 def my_standing() -> policy.Standing:
     """This request's person's standing under their organisation's rule (once a request)."""
     if "standing" not in g:
         if not current_user.is_authenticated or is_impersonating():
             g.standing = policy.NOT_REQUIRED
         else:
-            seat = _seat_with_org()
-            g.standing = policy.standing(current_user, seat, g.get("rule_org"), utcnow(),
+            seat = own_seat()  # with its organisation, from the session's query
+            g.standing = policy.standing(current_user, seat,
+                                         seat.organization if seat else None, utcnow(),
                                          default_grace_days())
     return g.standing
 
@@ -151,7 +132,7 @@ def guard_owner():
     :raise 403: not an owner, or while signed in as another person.
     """
     refuse_while_impersonating("team_pages")
-    seat = _seat_with_org()
+    seat = own_seat()
     if not authz.may_manage_rules(seat):
         audit.record("authz.denied", subject=None, outcome="denied",
                      organization=seat.organization_id if seat else None,

@@ -10,7 +10,7 @@ from ..db import atomic_write
 from ..delivery import DeliveryError, send_email
 from ..forms import EmptyForm
 from ..models import Invitation, Membership, User, UserSession, utcnow
-from ..prebuilt import Prebuilt
+from ..prebuilt import PrebuiltByShape
 from ..rules import policy as rules_policy
 from ..security import N_, backup_codes
 from ..security import channels as ch
@@ -134,17 +134,9 @@ def _members_query(organization_id, q: str, after, missing: bool):
 
 # A page without a search, SQL text built once per process and dialect for each of its
 # four shapes (first page or later, everyone or only those missing a strong factor).
-_PAGES: dict[tuple[bool, bool], Prebuilt] = {}
-
-
-def _prebuilt_page(after: bool, missing: bool) -> Prebuilt:
-    prebuilt = _PAGES.get((after, missing))
-    if prebuilt is None:
-        prebuilt = _PAGES[(after, missing)] = Prebuilt(
-            lambda organization_id, *after_id: _members_query(
-                organization_id, "", after_id[0] if after_id else None, missing),
-            (int, int) if after else (int,), models=(Membership, User), joins=("user",))
-    return prebuilt
+_PAGES = PrebuiltByShape(
+    lambda missing, organization_id, after: _members_query(organization_id, "", after, missing),
+    (int, int), models=(Membership, User), joins=("user",))
 
 
 def team_page(actor, q: str, after: int | None, missing: bool = False):
@@ -156,8 +148,7 @@ def team_page(actor, q: str, after: int | None, missing: bool = False):
     if q:  # a search: its LIKE pattern is made from the words, so peewee writes it
         rows = list(_members_query(actor.organization_id, q, after, missing))
     else:
-        rows = _prebuilt_page(bool(after), missing).all(
-            actor.organization_id, *([after] if after else []))
+        rows = _PAGES.all((missing,), actor.organization_id, after or None)
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     return rows, (rows[-1].id if more else None)
