@@ -37,6 +37,25 @@ def test_wrong_current_password_is_shown_inline(any_page):
     assert page.locator("#current_password").input_value() == ""
 
 
+def test_the_field_in_error_has_focus_the_moment_its_message_appears(page_js):
+    """Focus moves in the same task that shows the error, not a settle delay later: typing
+    right after the message appears (a quick user, a password manager) lands in the field
+    the user types into, never in the one focus jumps to a moment later."""
+    page = page_js
+    browser_signin(page)
+    page.evaluate("""() => {
+        window.__focusAtError = null;
+        new MutationObserver(() => {
+            const error = document.getElementById("current_password-error");
+            if (window.__focusAtError === null && error && error.textContent.trim())
+                window.__focusAtError = document.activeElement.id || document.activeElement.tagName;
+        }).observe(document.body, {childList: true, subtree: true});
+    }""")
+    submit_password(page, "not my password", NEW_PASSWORD, NEW_PASSWORD)
+    expect(page.locator("#current_password-error")).to_have_text("That isn't your current password.")
+    assert page.evaluate("window.__focusAtError") == "current_password"
+
+
 def test_mismatch_and_weak_password(any_page):
     page = any_page
     browser_signin(page)
