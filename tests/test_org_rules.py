@@ -120,7 +120,10 @@ def test_changing_only_the_grace_period_keeps_its_start(client):
     signin(client, "owner@example.com")
     set_rules(client, grace=3)
     since = org().strong_factor_required_at
-    set_rules(client, grace=10)
+    r = set_rules(client, grace=10)  # a longer grace period: the owner verifies first
+    url = r.headers["Location"]
+    post(client, url + "/channel", {"channel": "email"}, token_from=url)
+    post(client, url + "/code", {"code": last_code("owner@example.com")}, token_from=url)
     assert org().strong_factor_required_at == since and org().strong_factor_grace_days == 10
     assert set_rules(client, grace=10).status_code == 303
     assert len(events("rules.changed")) == 2  # nothing changed: nothing recorded

@@ -207,3 +207,34 @@ def test_accessible_at_desktop_and_phone_width(page_at):
     page.locator("[data-strong-factor-banner]").wait_for()  # the owner has none either
     check(page, "Team, members without an authenticator")
     assert not page.errors
+
+
+def test_turning_the_requirement_off_asks_the_owner_to_verify_first(any_page):
+    """Weakening a rule is a step-up action: the modal (or the page without JavaScript),
+    the owner's code, then the rules as saved."""
+    page = any_page
+    with db.connection_context():
+        Organization.update(strong_factor_required_at=Organization.created_at,
+                            strong_factor_grace_days=30).execute()
+    browser_signin(page, "owner@example.com")
+    page.goto("/settings/team/rules")
+    page.uncheck("input[name=require_strong_factor]")
+    page.click("[data-action=save-rules]")
+    expect(page.locator("#verify-step [data-summary]")).to_have_text(
+        "Stop requiring an authenticator app or passkey")
+    with db.connection_context():
+        assert Organization.get().strong_factor_required_at is not None
+    page.check("input[name=channel][value=email]")
+    page.click("[data-action=continue]")
+    page.wait_for_selector("#code")
+    page.fill("#code", last_code("owner@example.com"))
+    page.click("[data-action=verify]")
+    if page.js:
+        page.locator("#modal dialog[open]").wait_for(state="detached")
+        expect(page.locator("#toasts")).to_contain_text("Security rules saved")
+    else:
+        page.wait_for_url(re.compile(r"/settings/team/rules$"))
+        expect(page.locator(".toast")).to_contain_text("Security rules saved")
+    expect(page.locator("input[name=require_strong_factor]")).not_to_be_checked()
+    with db.connection_context():
+        assert Organization.get().strong_factor_required_at is None

@@ -9,11 +9,11 @@ the email it needs, sign-out and static files answers with a redirect to the set
 
 from flask import (
     abort,
-    current_app,
     flash,
     g,
     make_response,
     redirect,
+    render_template,
     request,
     session,
     url_for,
@@ -22,20 +22,20 @@ from flask_babel import gettext
 from flask_login import current_user, login_required
 
 from .. import audit
-from ..auth import remember
-from ..db import atomic_write
 from ..models import Challenge, Membership, Organization, User, utcnow
 from ..team import authz
+from ..verify import engine
+from ..verify.responses import refreshes, start_modal, to_modal, with_section
 from ..web import (
     is_htmx,
     is_impersonating,
-    notify,
     own_seat,
     page_or_fragment,
     refuse_while_impersonating,
     trigger,
 )
-from . import bp, policy
+from . import bp, effects, policy
+from .effects import default_grace_days
 from .forms import RulesForm
 
 # What a member the rule blocks may still open: the setup, its verification steps (only for
@@ -53,10 +53,6 @@ ALLOWED_WHEN_BLOCKED = frozenset({
     "static", "healthz", "dev.outbox",
 })
 SETUP_PURPOSES = frozenset({"enable_totp", "add_passkey", "verify_email", "login"})
-
-
-def default_grace_days() -> int:
-    return int(current_app.config["STRONG_FACTOR_GRACE_DAYS"])
 
 
 def my_standing() -> policy.Standing:
@@ -142,15 +138,9 @@ def guard_owner():
     return seat
 
 
-def _snapshot(org) -> dict:
-    return {"require_strong_factor": org.strong_factor_required_at is not None,
-            "grace_days": policy.grace_days(org, default_grace_days()),
-            "allow_remember": bool(org.allow_remember_browser)}
-
-
 def _context(seat, form=None):
     org = seat.organization
-    values = _snapshot(org)
+    values = effects.snapshot(org)
     return {
         "org": org,
         "form": form or RulesForm(formdata=None, **values),
@@ -177,7 +167,9 @@ def show():
 def save():
     """Save the rules; changes are audited and every owner is told by email.
 
-    Turning "Remember this browser" off forgets every remembered browser of the organisation.
+    A change that weakens a rule waits for the owner's own verification (effects.weakens),
+    unless this session was verified a moment ago. Turning "Remember this browser" off
+    forgets every remembered browser of the organisation.
 
     :raise 403: not an owner, or while signed in as another person.
     """
@@ -187,42 +179,31 @@ def save():
     if not form.validate_on_submit():
         return page_or_fragment("rules/show.html", "partials/rules/form.html", 422,
                                 **_context(seat, form))
-    old = _snapshot(org)
+    old = effects.snapshot(org)
     new = {"require_strong_factor": bool(form.require_strong_factor.data),
            "grace_days": int(form.grace_days.data),
            "allow_remember": bool(form.allow_remember.data)}
     if new == old:
         return _answer(seat, gettext("No changes to save."))
-    now = utcnow()
-    # The grace period runs from when the requirement was turned on; changing only its
-    # length keeps that start.
-    since = (org.strong_factor_required_at or now) if new["require_strong_factor"] else None
-    with atomic_write():
-        (Organization
-         .update(strong_factor_required_at=since, strong_factor_grace_days=new["grace_days"],
-                 allow_remember_browser=new["allow_remember"])
-         .where(Organization.id == org.id)
-         .execute())
-        forgotten = (remember.forget_organization(org.id)
-                     if old["allow_remember"] and not new["allow_remember"] else 0)
-        audit.record("rules.changed", subject=None, organization=org.id, old=old, new=new,
-                     browsers_forgotten=forgotten)
-    org.strong_factor_required_at, org.strong_factor_grace_days = since, new["grace_days"]
-    org.allow_remember_browser = new["allow_remember"]
+    if effects.weakens(old, new) and not engine.recently_verified():
+        owner, back = current_user._get_current_object(), url_for("rules.show")
+        response = to_modal(start_modal(owner, owner, "change_rules", new, back=back))
+        # Under the modal the section shows the rules as saved: a cancelled verification
+        # leaves no unsaved change in the form.
+        return with_section(response, "rulesChanged", back)
+    effects.save(org, new, current_user._get_current_object(), utcnow())
     g.pop("standing", None)  # the banner below answers under the new rules
-    _tell_owners(org, old, new, forgotten)
-    return _answer(seat, gettext("Security rules saved. Every owner gets an email about the "
-                                 "change."))
+    return _answer(seat, gettext(effects.SAVED))
 
 
-def _tell_owners(org, old: dict, new: dict, forgotten: int) -> None:
-    owners = (User.select()
-              .join(Membership, on=(Membership.user == User.id))
-              .where((Membership.organization == org.id) & (Membership.role == "owner")))
-    for owner in owners:
-        notify(owner, gettext("Security rules changed for %(org)s", org=org.name),
-               "rules/email/rules_changed.txt", org=org, actor=current_user, old=old, new=new,
-               forgotten=forgotten)
+@refreshes("rules.show", "rulesChanged")
+def refreshed_rules() -> str:
+    """The rules section for an out-of-band swap, after a verified change."""
+    seat = guard_owner()
+    # The seat came with the session, before the verification saved: read the rules again.
+    seat.organization = Organization.get_by_id(seat.organization_id)
+    g.pop("standing", None)
+    return render_template("partials/rules/form.html", oob=True, **_context(seat))
 
 
 def _answer(seat, message: str):

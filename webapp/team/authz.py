@@ -9,6 +9,9 @@ from dataclasses import dataclass
 
 OK, FORBIDDEN, NOT_FOUND = 200, 403, 404
 MANAGERS = ("owner", "admin")
+# Roles whose grant lasts beyond the session that gives it: inviting someone with one takes
+# the inviter's own step-up (or a "recently verified" session).
+PRIVILEGED = frozenset(MANAGERS)
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,21 @@
-"""What an admin's actions on a member do: resetting two-factor (verified), removal."""
+"""What an admin's actions do: resetting a member's two-factor (verified), removal,
+invitations (owners and admins only after the inviter's own step-up)."""
 
-from flask import url_for
+from flask import current_app, render_template, url_for
 from flask_babel import gettext
 from peewee import fn
 
-from .. import audit
+from .. import audit, links
 from ..auth.session import close_verifications
 from ..db import atomic_write, is_sqlite
-from ..models import Membership, Organization, Passkey, User, UserSession
+from ..delivery import DeliveryError, send_email
+from ..models import Invitation, Membership, Organization, Passkey, User, UserSession
 from ..security import N_, stepup
+from ..throttle import Throttled, reserve
 from ..twofactor.effects import remove_factor
 from ..verify.responses import finish_in_page
-from ..web import notify
-from . import authz
+from ..web import client_info, html_template, notify, public_url
+from . import authz, invitations
 
 
 def apply_reset_member_2fa(c, subject, now) -> dict:
@@ -93,3 +96,91 @@ def remove_member(target, admin, now) -> int:
         audit.record("member.removed", subject=member, actor=admin, role=target.role,
                      sessions_revoked=signed_out)
     return signed_out
+
+
+# --- invitations ---------------------------------------------------------------------------
+
+
+def send_invitation(invitation, token, organization: str, inviter) -> None:
+    """The invitation email: the link, or (for an address that has an account) why none."""
+    if token:
+        template = "team/email/invitation.txt"
+        subject = gettext("%(name)s invited you to join %(organization)s on Aesthetix CRM",
+                          name=inviter.display_name, organization=organization)
+    else:
+        template = "team/email/invitation_address_in_use.txt"
+        subject = gettext("An invitation to %(organization)s on Aesthetix CRM",
+                          organization=organization)
+    # The link is a secret, like a code: sent now, never kept in the delivery table; its
+    # address from PUBLIC_URL, not from the request's Host header.
+    url = public_url("join.show", token=token) if token else None
+    data = dict(url=url, organization=organization, inviter=inviter, invitation=invitation,
+                days=current_app.config["LINK_INVITATION_SECONDS"] // 86400)
+    try:
+        send_email(current_app.config, invitation.email, subject,
+                   render_template(template, **data),
+                   render_template(html_template(template), **data))
+    except DeliveryError:  # the answer stays the same; Resend tries again
+        current_app.logger.warning("invitation email not delivered")
+
+
+def claim_invitation_send(organization_id: int, email: str):
+    """Slots of the link limits (address, IP) and the organisation's daily invitations.
+
+    :raise Throttled: a limit is used up; nothing is sent.
+    """
+    ip, _ = client_info()
+    reservation = links.claim_send(email, ip)
+    try:
+        reserve((current_app.config["INVITATIONS_PER_ORGANIZATION"], "invitations",
+                 f"org:{organization_id}"))
+    except Throttled:
+        reservation.give_back()
+        raise
+    return reservation
+
+
+THROTTLED = N_("Too many invitations were sent. Try again in %(minutes)s minute(s). "
+               "Nothing was sent.")
+
+
+def throttled_text(exc: Throttled) -> str:
+    return gettext(THROTTLED, minutes=max(1, (exc.retry_after + 59) // 60))
+
+
+class InvitationsLimited(stepup.Conflict):
+    status, reason = 429, "invitations_limited"
+
+
+def apply_invite_privileged(c, subject, now) -> dict:
+    """An owner or admin invitation, once the inviter verified it's them.
+
+    Runs inside the consuming transaction and checks again what the form checked: the
+    inviter may still give that role, the address is not in the team and has no open
+    invitation by now. The link's token goes to the after-hook in memory, never stored.
+    """
+    email, role = c.data["email"], c.data["role"]
+    actor = Membership.first_of(subject.id).first()
+    if not (authz.may_invite(actor) and role in authz.roles_to_invite(actor)):
+        raise stepup.Conflict(N_("You can no longer invite people with this role."))
+    organization_id = actor.organization_id
+    if invitations.in_team(organization_id, email):
+        raise stepup.Conflict(N_("%(email)s is already in your team."), {"email": email})
+    if invitations.open_for(organization_id, email, now):
+        raise stepup.Conflict(N_("%(email)s already has a pending invitation: use Resend on "
+                                 "the Team page."), {"email": email})
+    try:
+        claim_invitation_send(organization_id, email)
+    except Throttled as exc:
+        raise InvitationsLimited(THROTTLED,
+                                 {"minutes": max(1, (exc.retry_after + 59) // 60)}) from exc
+    invitation, token = invitations.create(organization_id, subject, email, role, now)
+    return {"invitation_id": invitation.id, "token": token}
+
+
+def after_invite_privileged(v: stepup.Verified):
+    invitation = Invitation.get_by_id(v.result["invitation_id"])
+    organization = Organization.get_by_id(invitation.organization_id)
+    send_invitation(invitation, v.result["token"], organization.name, v.subject)
+    return finish_in_page(gettext("Invitation sent to %(email)s.", email=invitation.email),
+                          refresh="invitationsChanged", back=url_for("team.index"))

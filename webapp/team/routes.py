@@ -4,10 +4,9 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_babel import gettext
 from flask_login import current_user, login_required
 
-from .. import audit, ids, links
+from .. import audit, ids
 from ..auth.session import impersonate, leave_impersonation
 from ..db import atomic_write
-from ..delivery import DeliveryError, send_email
 from ..forms import EmptyForm
 from ..models import Invitation, Membership, User, UserSession, utcnow
 from ..prebuilt import PrebuiltByShape
@@ -15,26 +14,25 @@ from ..rules import policy as rules_policy
 from ..security import N_, backup_codes
 from ..security import channels as ch
 from ..security import passkeys as pk
-from ..throttle import Throttled, reserve
+from ..throttle import Throttled
+from ..verify import engine
 from ..verify.responses import (
     begin_change,
     message_modal,
     refreshes,
     start_modal,
+    to_modal,
     with_section,
 )
 from ..web import (
     card_or_fragment,
-    client_info,
     done,
     fragment,
-    html_template,
     is_htmx,
     is_impersonating,
     notify,
     own_seat,
     page_or_fragment,
-    public_url,
     refuse_while_impersonating,
     tell,
     trigger,
@@ -518,50 +516,6 @@ def invite_form():
     return _invite_answer(actor, _invite_form(actor, formdata=None))
 
 
-def _send_invitation(invitation, token, organization: str, inviter) -> None:
-    """The invitation email: the link, or (for an address that has an account) why none."""
-    if token:
-        template = "team/email/invitation.txt"
-        subject = gettext("%(name)s invited you to join %(organization)s on Aesthetix CRM",
-                          name=inviter.display_name, organization=organization)
-    else:
-        template = "team/email/invitation_address_in_use.txt"
-        subject = gettext("An invitation to %(organization)s on Aesthetix CRM",
-                          organization=organization)
-    # The link is a secret, like a code: sent now, never kept in the delivery table; its
-    # address from PUBLIC_URL, not from the request's Host header.
-    url = public_url("join.show", token=token) if token else None
-    data = dict(url=url, organization=organization, inviter=inviter, invitation=invitation,
-                days=current_app.config["LINK_INVITATION_SECONDS"] // 86400)
-    try:
-        send_email(current_app.config, invitation.email, subject,
-                   render_template(template, **data),
-                   render_template(html_template(template), **data))
-    except DeliveryError:  # the answer stays the same; Resend tries again
-        current_app.logger.warning("invitation email not delivered")
-
-
-def _claim_invitation_send(actor, email: str):
-    """Slots of the link limits (address, IP) and the organisation's daily invitations.
-
-    :raise Throttled: a limit is used up; nothing is sent.
-    """
-    ip, _ = client_info()
-    reservation = links.claim_send(email, ip)
-    try:
-        reserve((current_app.config["INVITATIONS_PER_ORGANIZATION"], "invitations",
-                 f"org:{actor.organization_id}"))
-    except Throttled:
-        reservation.give_back()
-        raise
-    return reservation
-
-
-def _throttled_text(exc) -> str:
-    return gettext("Too many invitations were sent. Try again in %(minutes)s minute(s). "
-                   "Nothing was sent.", minutes=max(1, (exc.retry_after + 59) // 60))
-
-
 @bp.post("/settings/team")
 def invite():
     """Invite someone by email; the same answer whether or not the address has an account.
@@ -583,19 +537,33 @@ def invite():
         form.email.errors = [gettext("%(email)s already has a pending invitation: use Resend "
                                      "below.", email=email)]
         return _invite_answer(actor, form, 422)
+    inviter = current_user._get_current_object()
+    if role in authz.PRIVILEGED and not engine.recently_verified():
+        # Owner and admin rights last: a copied session cookie must not hand them to an
+        # address of its own. The inviter verifies it's them; the verification sends it.
+        return to_modal(start_modal(inviter, inviter, "invite_privileged",
+                                    {"email": email, "role": role},
+                                    back=url_for("team.index")))
     try:
-        _claim_invitation_send(actor, email)
+        effects.claim_invitation_send(actor.organization_id, email)
     except Throttled as exc:
-        form.email.errors = [_throttled_text(exc)]
+        form.email.errors = [effects.throttled_text(exc)]
         response = _invite_answer(actor, form, 429)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
-    inviter = current_user._get_current_object()
     # An address in use (in another organisation, or a removed member's) is answered and
     # listed like any other; only its owner learns, by email, why no link came.
     invitation, token = invitations.create(actor.organization_id, inviter, email, role, now)
-    _send_invitation(invitation, token, actor.organization.name, inviter)
+    effects.send_invitation(invitation, token, actor.organization.name, inviter)
     return _invitations_done(actor, gettext("Invitation sent to %(email)s.", email=email))
+
+
+@refreshes("team.index", "invitationsChanged")
+def refreshed_invitations() -> str:
+    """The pending invitations for an out-of-band swap, after a verified invitation."""
+    actor = guard_invite()
+    return render_template("partials/team/invitations.html", oob=True,
+                           **_invitations_context(actor))
 
 
 def _invitations_done(actor, message: str):
@@ -639,13 +607,13 @@ def resend_invitation(invitation_id):
     :raise 429: a sending limit is used up.
     """
     actor, invitation = invitation_target(invitation_id, "invite")
-    _claim_invitation_send(actor, invitation.email)  # Throttled: the usual 429 answer
+    effects.claim_invitation_send(actor.organization_id, invitation.email)  # Throttled: 429
     inviter = current_user._get_current_object()
     try:
         invitation, token = invitations.resend(invitation, inviter, utcnow())
     except LookupError:
         abort(404)
-    _send_invitation(invitation, token, actor.organization.name, inviter)
+    effects.send_invitation(invitation, token, actor.organization.name, inviter)
     return _invitations_done(actor, gettext("Invitation sent again to %(email)s. Earlier links "
                                             "no longer work.", email=invitation.email))
 

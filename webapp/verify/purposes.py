@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..passkeys import effects as passkeys
+from ..rules import effects as rules
 from ..security import N_, stepup
 from ..security import channels as ch
 from ..team import effects as team
@@ -63,6 +64,14 @@ TABLE = {p.name: p for p in (
     # The admin verifies themself (the member is in the payload).
     Purpose("reset_member_2fa", engine.VERIFY_ITS_YOU, N_("reset two-factor authentication"),
             ME, ch.TRUSTED, team.apply_reset_member_2fa, team.after_reset_member_2fa),
+    # Owner and admin rights outlast the session that grants them: the inviter verifies it's
+    # them, and the verification sends the invitation.
+    Purpose("invite_privileged", engine.VERIFY_ITS_YOU, N_("invite an owner or admin"), ME,
+            ch.TRUSTED, team.apply_invite_privileged, team.after_invite_privileged),
+    # A rule that lowers every member's guard (rules/effects.py `weakens`): the owner
+    # verifies it's them; the verification saves the rules in the payload.
+    Purpose("change_rules", engine.VERIFY_ITS_YOU, N_("change your team's security rules"),
+            ME, ch.TRUSTED, rules.apply_change_rules, rules.after_change_rules),
 )}
 
 

@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from .. import audit
 from ..auth import remember
 from ..auth.session import last_sign_in_channel
+from ..extensions import role_name
 from ..forms import CodeForm, EmptyForm
 from ..hotpath import LazyForm
 from ..models import Challenge, User, utcnow
@@ -52,7 +53,21 @@ SUMMARIES: dict[str, Callable[[Challenge, bool], str]] = {
     "reset_member_2fa": lambda c, for_member: gettext(
         "Reset %(name)s's two-factor authentication: their authenticator app and backup "
         "codes stop working", name=_member_name(c)),
+    "invite_privileged": lambda c, for_member: gettext(
+        "Invite %(email)s as %(role)s", email=c.data["email"], role=role_name(c.data["role"])),
+    "change_rules": lambda c, for_member: _rules_summary(c.data),
 }
+
+
+def _rules_summary(new: dict) -> str:
+    """What a verified rules change lowers, in the words of the rules page."""
+    if not new["require_strong_factor"]:
+        return gettext("Stop requiring an authenticator app or passkey")
+    if new["allow_remember"]:
+        return gettext("Save the security rules: “Remember this browser” allowed, a grace "
+                       "period of %(days)s day(s)", days=new["grace_days"])
+    return gettext("Save the security rules: a grace period of %(days)s day(s)",
+                   days=new["grace_days"])
 
 
 def change_summary(c: Challenge) -> str | None:
@@ -77,6 +92,10 @@ def return_url(c: Challenge) -> str:
         return url_for("team.member", user_id=c.subject_id)
     if c.purpose == "reset_member_2fa":  # the admin verifies themself for a member
         return url_for("team.member", user_id=c.data["member_id"])
+    if c.purpose == "invite_privileged":
+        return url_for("team.index")
+    if c.purpose == "change_rules":
+        return url_for("rules.show")
     return url_for("profile.show")
 
 
