@@ -49,7 +49,8 @@ def test_every_purpose_is_declared_once_with_its_effects(app):
     assert app.extensions["purposes"] is TABLE
     assert set(TABLE) == {"login", "verify_email", "verify_phone", "change_phone",
                           "change_email", "enable_totp", "regenerate_backup_codes",
-                          "disable_totp", "reset_member_2fa", "add_passkey", "remove_passkey"}
+                          "disable_totp", "reset_member_2fa", "add_passkey", "remove_passkey",
+                          "invite_privileged", "change_rules", "change_access"}
     for name, purpose in TABLE.items():
         assert purpose.name == name and callable(purpose.apply) and callable(purpose.after)
         assert purpose.title and purpose.text and purpose.starters

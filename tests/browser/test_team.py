@@ -6,6 +6,8 @@ from conftest import last_code, outbox, signin, user
 from playwright.sync_api import expect
 
 from browser.conftest import browser_signin
+from webapp.extensions import db
+from webapp.models import Membership
 
 NEW_E164 = "+12025550177"
 NEW_SHOWN = "+1 202-555-0177"  # international format on the page
@@ -125,3 +127,33 @@ def test_login_as_shows_the_refused_controls_disabled_with_the_reason(page_js, a
     expect(page.locator("#personal-data [data-impersonation-note]")).to_contain_text(
         "can't change their name, email or phone")
     assert not page.errors
+
+
+def test_an_owner_promotes_a_member_after_verifying(any_page):
+    """A higher role is a step-up action for the owner: modal (or page), code, then the
+    access section as saved."""
+    page = any_page
+    browser_signin(page, "owner@example.com")
+    open_member(page)
+    page.select_option("#role", "admin")
+    page.click("[data-action=save-access]")
+    expect(page.locator("#verify-step [data-summary]")).to_have_text("Make Mia Member Admin")
+    assert role_of("member@example.com") == "member"
+    page.check("input[name=channel][value=email]")
+    page.click("[data-action=continue]")
+    page.wait_for_selector("#code")
+    page.fill("#code", last_code("owner@example.com"))
+    page.click("[data-action=verify]")
+    if page.js:
+        page.locator("#modal dialog[open]").wait_for(state="detached")
+        expect(page.locator("#toasts")).to_contain_text("Access updated.")
+    else:
+        page.wait_for_url(re.compile(r"/settings/team/\d+$"))
+        expect(page.locator(".toast")).to_contain_text("Access updated.")
+    expect(page.locator("#role")).to_have_value("admin")
+    assert role_of("member@example.com") == "admin"
+
+
+def role_of(email):
+    with db.connection_context():
+        return Membership.get(Membership.user == user(email).id).role

@@ -158,8 +158,10 @@ def test_promoting_the_impersonated_member_ends_the_impersonation(app, admin):
     """An admin never keeps acting as someone who is now an owner."""
     owner = browser(app, OWNER)
     start_impersonating(admin)
-    r = post(owner, f"/settings/team/{user(MEMBER).id}/access",
-             {"role": "owner", "can_edit_own_profile": "y"}, token_from="/settings/team")
+    # A promotion is a step-up action for the owner (team/test_access_stepup.py).
+    r = step_up(owner, post(owner, f"/settings/team/{user(MEMBER).id}/access",
+                            {"role": "owner", "can_edit_own_profile": "y"},
+                            token_from="/settings/team"), OWNER)
     assert r.status_code == 303
     assert signed_out(admin)
     assert live(impersonations=True) == []

@@ -52,6 +52,54 @@ def after_reset_member_2fa(v: stepup.Verified):
                           back=url_for("team.member", user_id=member.id))
 
 
+# --- role and permissions ------------------------------------------------------------------
+
+RANK = {"member": 0, "admin": 1, "owner": 2}
+
+
+def grants_more(old: dict, new: dict) -> bool:
+    """Whether a change of role and permissions gives the person rights they didn't have:
+    a higher role, or an admin's right to edit (and sign in as) team members."""
+    return (RANK[new["role"]] > RANK[old["role"]]
+            or (new["role"] == "admin" and new["can_edit_team_profiles"]
+                and not old["can_edit_team_profiles"]))
+
+
+def save_access(target, new: dict, actor, now) -> dict:
+    """Write the role and permissions; a "Login as" by or into the person ends with them."""
+    old = {k: getattr(target, k) for k in new}
+    with atomic_write():
+        Membership.update(**new).where(Membership.id == target.id).execute()
+        # A "Login as" never runs on rights that changed: whether this person is the
+        # admin behind one or the member inside one, it ends now.
+        ended = UserSession.revoke_impersonations(target.user_id, now)
+        audit.record("membership.changed", subject=target.user, actor=actor,
+                     old=old, new=new, impersonations_ended=ended)
+    for k, v in new.items():
+        setattr(target, k, v)
+    return old
+
+
+def apply_change_access(c, subject, now) -> dict:
+    """A change that grants more rights, once the owner verified it's them; the owner's
+    right to manage this person's access is checked again here (R2-7)."""
+    member_id = int(c.data["member_id"])
+    actor = Membership.first_of(subject.id).first()
+    target = Membership.seat_in(actor.organization_id, member_id) if actor else None
+    if not authz.may_manage_access(actor, target):
+        raise stepup.Conflict(N_("You can no longer change this person's role."))
+    new = {"role": c.data["role"],
+           "can_edit_team_profiles": bool(c.data["can_edit_team_profiles"]),
+           "can_edit_own_profile": bool(c.data["can_edit_own_profile"])}
+    save_access(target, new, subject, now)
+    return {"member_id": member_id}
+
+
+def after_change_access(v: stepup.Verified):
+    return finish_in_page(gettext("Access updated."), refresh="accessChanged",
+                          back=url_for("team.member", user_id=v.result["member_id"]))
+
+
 # --- "Remove from team" --------------------------------------------------------------------
 
 

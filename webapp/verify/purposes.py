@@ -68,6 +68,9 @@ TABLE = {p.name: p for p in (
     # them, and the verification sends the invitation.
     Purpose("invite_privileged", engine.VERIFY_ITS_YOU, N_("invite an owner or admin"), ME,
             ch.TRUSTED, team.apply_invite_privileged, team.after_invite_privileged),
+    # A higher role, or an admin's right to edit team members, outlasts the owner's session.
+    Purpose("change_access", engine.VERIFY_ITS_YOU, N_("give someone more rights in your team"),
+            ME, ch.TRUSTED, team.apply_change_access, team.after_change_access),
     # A rule that lowers every member's guard (rules/effects.py `weakens`): the owner
     # verifies it's them; the verification saves the rules in the payload.
     Purpose("change_rules", engine.VERIFY_ITS_YOU, N_("change your team's security rules"),

@@ -56,6 +56,12 @@ SUMMARIES: dict[str, Callable[[Challenge, bool], str]] = {
     "invite_privileged": lambda c, for_member: gettext(
         "Invite %(email)s as %(role)s", email=c.data["email"], role=role_name(c.data["role"])),
     "change_rules": lambda c, for_member: _rules_summary(c.data),
+    "change_access": lambda c, for_member: (
+        gettext("Make %(name)s Admin, with the right to edit team members",
+                name=_member_name(c))
+        if c.data["role"] == "admin" and c.data["can_edit_team_profiles"]
+        else gettext("Make %(name)s %(role)s", name=_member_name(c),
+                     role=role_name(c.data["role"]))),
 }
 
 
@@ -90,7 +96,7 @@ def return_url(c: Challenge) -> str:
         return url_for("auth.login")
     if c.actor_id != c.subject_id:
         return url_for("team.member", user_id=c.subject_id)
-    if c.purpose == "reset_member_2fa":  # the admin verifies themself for a member
+    if c.purpose in ("reset_member_2fa", "change_access"):  # the actor verifies themself
         return url_for("team.member", user_id=c.data["member_id"])
     if c.purpose == "invite_privileged":
         return url_for("team.index")
