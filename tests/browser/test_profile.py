@@ -52,7 +52,8 @@ def test_the_field_in_error_has_focus_the_moment_its_message_appears(page_js):
         }).observe(document.body, {childList: true, subtree: true});
     }""")
     submit_password(page, "not my password", NEW_PASSWORD, NEW_PASSWORD)
-    expect(page.locator("#current_password-error")).to_have_text("That isn't your current password.")
+    expect(page.locator("#current_password-error")).to_have_text(
+        "That isn't your current password.")
     assert page.evaluate("window.__focusAtError") == "current_password"
 
 
