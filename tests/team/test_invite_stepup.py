@@ -3,8 +3,9 @@ not be able to hand lasting rights to an address of its own."""
 
 import json
 import re
+import threading
 
-from conftest import last_code, outbox, post, signin, user
+from conftest import csrf, last_code, outbox, post, signin, user
 
 from webapp.extensions import db
 from webapp.models import AuditEvent, Challenge, Invitation, Membership
@@ -151,3 +152,32 @@ def test_an_admin_still_cannot_invite_an_owner(admin_client, dbconn):
     assert r.status_code == 422
     assert not Challenge.select().where(Challenge.purpose == "invite_privileged").exists()
 
+
+
+def test_ten_parallel_codes_send_one_invitation(app, owner_client, dbconn):
+    """The same verification raced from ten copies of the session: one invitation, one
+    email, one consumed verification."""
+    r = invite(owner_client)
+    url = code_step(owner_client, r.headers["Location"].rsplit("/", 1)[1])
+    code = last_code("owner@example.com")
+    cookie = owner_client.get_cookie("session").value
+    clients = [app.test_client() for _ in range(10)]
+    for c in clients:
+        c.set_cookie("session", cookie)
+    tokens = [csrf(c, url) for c in clients]
+    barrier, statuses = threading.Barrier(10), []
+
+    def go(i):
+        barrier.wait()
+        r = clients[i].post(url + "/code", data={"code": code, "csrf_token": tokens[i]})
+        statuses.append((r.status_code, r.headers.get("Location")))
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses.count((303, "/settings/team")) == 1, statuses
+    assert len(invitations()) == 1
+    assert len(outbox("email", "new.boss@example.com")) == 1
+    assert AuditEvent.select().where(AuditEvent.event == "invitation.sent").count() == 1
