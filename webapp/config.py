@@ -207,6 +207,7 @@ def finish(config: dict, instance: Path) -> None:
             "ALLOW_OUTBOX_IN_PRODUCTION=1 if that is really meant.")
     check_twilio(config)
     check_metrics_allowed(config)
+    check_public_url(config, production)
     if str(config.get("RATELIMIT_STORAGE_URI", "")).startswith(("redis://", "rediss://")):
         # A dead Redis must answer fast (then the sensitive endpoints fail closed with a 503),
         # never hang a worker; errors arrive as limits.errors.StorageError.
@@ -215,6 +216,31 @@ def finish(config: dict, instance: Path) -> None:
     if production:
         config["SESSION_COOKIE_SECURE"] = True
         config["DEV_OUTBOX"] = False
+
+
+def check_public_url(config: dict, production: bool) -> None:
+    """Links in emails (reset, invitation, Secure your account) are built from PUBLIC_URL.
+
+    Without it they take the request's Host header, which whoever asks for a reset link
+    chooses (a "password reset poisoning" link to their own site): production refuses that.
+    """
+    url = str(config.get("PUBLIC_URL") or "").strip()
+    if not url:
+        if production:
+            raise ConfigError(
+                "PUBLIC_URL must be set in production (AESTHETIX_ENV=production), e.g. "
+                "https://crm.example.com: links in emails are built from it, never from the "
+                "request's Host header.")
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query \
+            or parts.fragment:
+        raise ConfigError(f"PUBLIC_URL must be the site's address, like "
+                          f"https://crm.example.com (got {url!r}).")
+    if production and parts.scheme != "https":
+        raise ConfigError("PUBLIC_URL must start with https:// in production: session cookies "
+                          "are Secure there, so the site is served over HTTPS.")
+    config["PUBLIC_URL"] = url.rstrip("/")
 
 
 def check_twilio(config: dict) -> None:

@@ -208,6 +208,7 @@ def test_twilio_settings_come_from_the_environment_and_production_accepts_them(t
            "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_MESSAGING_SERVICE_SID": SERVICE_SID}
     assert settings.from_environment(env) == env
     config = twilio_settings(ENV_NAME="production", MAIL_BACKEND="smtp", TWILIO_FROM="",
+                             PUBLIC_URL="https://crm.example.com",
                              **settings.from_environment(env))
     settings.finish(config, tmp_path)
     lines = settings.describe(config)

@@ -140,6 +140,7 @@ def test_production_names_its_relying_party(tmp_path, missing):
     config = {"ENV_NAME": "production", "SECRET_KEY": "p" * 40, "MAIL_BACKEND": "smtp",
               "SMS_BACKEND": "webhook", "TOTP_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
               "WEBAUTHN_RP_ID": "crm.example.com", "WEBAUTHN_ORIGIN": "https://crm.example.com",
+              "PUBLIC_URL": "https://crm.example.com",
               "DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}"}
     assert create_app(config)
     with pytest.raises(ConfigError, match="WEBAUTHN_RP_ID and WEBAUTHN_ORIGIN"):

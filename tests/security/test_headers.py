@@ -133,7 +133,8 @@ def test_a18_production_cookies_are_secure(app_factory):
 
     app = app_factory(ENV_NAME="production", TOTP_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
                       MAIL_BACKEND="smtp", SMS_BACKEND="webhook",
-                      WEBAUTHN_RP_ID="crm.example.com", WEBAUTHN_ORIGIN="https://crm.example.com")
+                      WEBAUTHN_RP_ID="crm.example.com", WEBAUTHN_ORIGIN="https://crm.example.com",
+                      PUBLIC_URL="https://crm.example.com")
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"

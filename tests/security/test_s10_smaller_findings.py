@@ -89,7 +89,8 @@ def test_s10_1_export_never_fails_on_a_huge_before(owner):
 
 def production(**overrides):
     return {**settings.DEFAULTS, "ENV_NAME": "production", "SECRET_KEY": "p" * 48,
-            "MAIL_BACKEND": "smtp", "SMS_BACKEND": "webhook", **overrides}
+            "MAIL_BACKEND": "smtp", "SMS_BACKEND": "webhook",
+            "PUBLIC_URL": "https://crm.example.com", **overrides}
 
 
 @pytest.mark.parametrize("outbox", [

@@ -100,6 +100,16 @@ class Server:
         assert rows, f"no {kind} to {to}"
         return re.search(r"\b(\d{6})\b", rows[0][0]).group(1)
 
+    def step_up(self, c, response, email) -> Response:
+        """Finish the "Verify it's you" a 303 to /verify/… opened, with an email code."""
+        assert response.status == 303, response.text[:500]
+        verify = urllib.parse.urlsplit(response.headers["Location"]).path
+        assert verify.startswith("/verify/"), verify
+        token = c.token(verify)
+        r = c.post(verify + "/channel", {"channel": "email", "csrf_token": token})
+        assert r.status == 303, r.text[:500]
+        return c.post(verify + "/code", {"code": self.last_code(email), "csrf_token": token})
+
     def signin(self, email, password=PASSWORD) -> Client:
         """Password, then an email code: a signed-in client (one session row)."""
         c = self.client()

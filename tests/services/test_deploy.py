@@ -158,7 +158,7 @@ def test_a_forged_forwarded_for_cannot_dodge_the_ip_limit(app_factory):
 def _production(**overrides):
     # Real delivery backends: production refuses the outbox (S-10.2).
     config = {**settings.DEFAULTS, "ENV_NAME": "production", "MAIL_BACKEND": "smtp",
-              "SMS_BACKEND": "webhook", **overrides}
+              "SMS_BACKEND": "webhook", "PUBLIC_URL": "https://crm.example.com", **overrides}
     return config
 
 
@@ -229,3 +229,35 @@ def test_gunicorn_warns_at_startup_about_per_process_limits(tmp_path):
         proc.wait(20)
     out = log_path.read_text()
     assert "[WARNING] RATELIMIT_STORAGE_URI is 'memory://' with 2 worker processes" in out
+
+
+# --- PUBLIC_URL: links in emails never come from the Host header in production ---------------
+
+
+def test_production_refuses_to_start_without_a_public_url(tmp_path):
+    with pytest.raises(settings.ConfigError, match="PUBLIC_URL must be set in production"):
+        settings.finish(_production(SECRET_KEY="p" * 48, PUBLIC_URL=""), tmp_path)
+
+
+def test_production_refuses_a_plain_http_public_url(tmp_path):
+    with pytest.raises(settings.ConfigError, match="https://"):
+        settings.finish(_production(SECRET_KEY="p" * 48, PUBLIC_URL="http://crm.example.com"),
+                        tmp_path)
+
+
+@pytest.mark.parametrize("url", ["crm.example.com", "ftp://crm.example.com", "https://",
+                                 "https://crm.example.com/?next=x", "https://crm.example.com/#a"])
+def test_a_public_url_that_is_not_an_address_is_refused_in_every_mode(tmp_path, url):
+    for env in ("development", "production"):
+        config = _production(SECRET_KEY="p" * 48, ENV_NAME=env, PUBLIC_URL=url)
+        with pytest.raises(settings.ConfigError, match="PUBLIC_URL must"):
+            settings.finish(config, tmp_path)
+
+
+def test_a_good_public_url_is_kept_without_its_trailing_slash(tmp_path):
+    config = _production(SECRET_KEY="p" * 48, PUBLIC_URL=" https://crm.example.com/ ")
+    settings.finish(config, tmp_path)
+    assert config["PUBLIC_URL"] == "https://crm.example.com"
+    config = _production(SECRET_KEY="p" * 48, ENV_NAME="development", PUBLIC_URL="")
+    settings.finish(config, tmp_path)  # development: links from the request's host
+    assert config["PUBLIC_URL"] == ""

@@ -22,6 +22,8 @@ JOIN_RE = re.compile(r"https?://[^/\s]+(/join/[\w-]+)")
 def _invite(server, owner, email, role="member"):
     r = owner.post("/settings/team", {"email": email, "role": role,
                                       "csrf_token": owner.token("/settings/team")})
+    if role != "member":  # owner and admin invitations: the inviter verifies first
+        r = server.step_up(owner, r, "owner@example.com")
     assert r.status == 303, r.text[:500]
     body = server.query('SELECT body FROM outbox_message WHERE "to" = %s ORDER BY id DESC '
                         "LIMIT 1", email)[0][0]
@@ -107,3 +109,29 @@ def test_join_link_is_absolute_and_single_use_across_workers(gunicorn_server):
     assert first.post(path, {**data, "csrf_token": first.token("/login")}).status == 303
     assert again.post(path, {**data, "csrf_token": again.token("/login")}).status == 404
     assert urllib.parse.urlsplit(path).path.startswith("/join/")
+
+
+def test_ten_parallel_codes_send_one_admin_invitation(gunicorn_server):
+    """An admin invitation waits for the inviter's code; ten posts of that code at once,
+    across the workers, send one invitation and one email."""
+    server = gunicorn_server
+    owner = server.signin("owner@example.com")
+    email = "raced.admin@example.com"
+    r = owner.post("/settings/team", {"email": email, "role": "admin",
+                                      "csrf_token": owner.token("/settings/team")})
+    verify = urllib.parse.urlsplit(r.headers["Location"]).path
+    assert verify.startswith("/verify/")
+    assert server.scalar("SELECT count(*) FROM invitation WHERE email = %s", email) == 0
+    token = owner.token(verify)
+    assert owner.post(verify + "/channel", {"channel": "email", "csrf_token": token}).status == 303
+    code = server.last_code("owner@example.com")
+    answers = run_parallel([
+        lambda: owner.post(verify + "/code", {"code": code, "csrf_token": token})
+        for _ in range(10)])
+    sent = [a for a in answers
+            if a.status == 303 and a.headers["Location"].endswith("/settings/team")]
+    assert len(sent) == 1, [a.status for a in answers]
+    assert server.scalar("SELECT count(*) FROM invitation WHERE email = %s", email) == 1
+    assert server.scalar('SELECT count(*) FROM outbox_message WHERE "to" = %s', email) == 1
+    assert server.scalar("SELECT consumed_at IS NOT NULL FROM challenge WHERE id = %s",
+                         verify.rsplit("/", 1)[1]) is True

@@ -216,6 +216,7 @@ def test_production_requires_encryption_keys(tmp_path):
     config = {"ENV_NAME": "production", "SECRET_KEY": "p" * 40,
               "MAIL_BACKEND": "smtp", "SMS_BACKEND": "webhook",
               "WEBAUTHN_RP_ID": "crm.example.com", "WEBAUTHN_ORIGIN": "https://crm.example.com",
+              "PUBLIC_URL": "https://crm.example.com",
               "DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}"}
     with pytest.raises(ConfigError, match="TOTP_ENCRYPTION_KEYS"):
         create_app(config)
