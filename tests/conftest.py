@@ -230,6 +230,18 @@ def clock(monkeypatch):
     return stopped
 
 
+# Where a page carries its CSRF token: the forms' hidden field, <body hx-headers> and the
+# <meta> tag. Flask-WTF tokens carry the second they were signed, so two pages that must
+# not differ are compared with the tokens replaced.
+CSRF_PLACES = re.compile(r'(name="csrf_token" (?:type="hidden" )?value="|"X-CSRFToken": ?"'
+                         r'|<meta name="csrf-token" content=")[^"]+"')
+
+
+def without_csrf_tokens(html: str) -> str:
+    """The page with every CSRF token replaced by the word CSRF."""
+    return CSRF_PLACES.sub(r'\1CSRF"', html)
+
+
 def csrf(client, path="/login") -> str:
     html = client.get(path).get_data(as_text=True)
     match = CSRF_RE.search(html)

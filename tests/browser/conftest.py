@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import PASSWORD, last_code
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -18,8 +19,6 @@ def pytest_configure(config):
     """`expect(...)` waits as long as any other browser step (the context's 10 s), not
     Playwright's default 5 s: on a loaded 2-core CI machine a virtual-authenticator round
     trip or an htmx swap can take longer than that without anything being wrong."""
-    from playwright.sync_api import expect
-
     expect.set_options(timeout=10_000)
 
 
@@ -102,6 +101,26 @@ def browser_second_step(page, email, password, channel, code_for):
     page.wait_for_selector("#code")
     page.fill("#code", code_for())
     page.click("[data-action=verify]")
+
+
+def browser_verify_with_email(page, email):
+    """"Verify it's you" by email: choose Email, Continue, then the code and Verify."""
+    page.check("input[name=channel][value=email]")
+    page.click("[data-action=continue]")
+    page.wait_for_selector("#code")
+    page.fill("#code", last_code(email))
+    page.click("[data-action=verify]")
+
+
+def browser_done_in_place(page, toast, back):
+    """A verified change made from a page: the modal closes with a toast, or without
+    JavaScript the page at `back` (a regex) comes back with the same message."""
+    if page.js:
+        page.locator("#modal dialog[open]").wait_for(state="detached")
+        expect(page.locator("#toasts")).to_contain_text(toast)
+    else:
+        page.wait_for_url(re.compile(back))
+        expect(page.locator(".toast")).to_contain_text(toast)
 
 
 def browser_signin(page, email="member@example.com", password=PASSWORD):

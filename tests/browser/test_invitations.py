@@ -5,7 +5,12 @@ import re
 from conftest import PASSWORD, last_code, outbox, user
 from playwright.sync_api import expect
 
-from browser.conftest import _page, browser_second_step, browser_signin
+from browser.conftest import (
+    _page,
+    browser_second_step,
+    browser_signin,
+    browser_verify_with_email,
+)
 
 NEW_PASSWORD = "violet tractor harbour 42"
 JOIN_RE = re.compile(r"https?://\S+/join/[\w-]+")
@@ -30,11 +35,7 @@ def test_invite_join_and_sign_in(any_page, browser, live_server):
     expect(page.locator("#verify-step [data-summary]")).to_have_text(
         "Invite nina@example.com as Admin")
     assert outbox("email", "nina@example.com") == []
-    page.check("input[name=channel][value=email]")
-    page.click("[data-action=continue]")
-    page.wait_for_selector("#code")
-    page.fill("#code", last_code("owner@example.com"))
-    page.click("[data-action=verify]")
+    browser_verify_with_email(page, "owner@example.com")
     if page.js:
         page.locator("#modal dialog[open]").wait_for(state="detached")
     else:

@@ -9,7 +9,12 @@ from conftest import PASSWORD, last_code, user
 from playwright.sync_api import expect
 from twofactor.helpers import enable_totp, next_code
 
-from browser.conftest import browser_password_step, browser_signin
+from browser.conftest import (
+    browser_done_in_place,
+    browser_password_step,
+    browser_signin,
+    browser_verify_with_email,
+)
 from browser.test_a11y import WIDTHS, check
 from webapp import config
 from webapp.extensions import db
@@ -224,17 +229,8 @@ def test_turning_the_requirement_off_asks_the_owner_to_verify_first(any_page):
         "Stop requiring an authenticator app or passkey")
     with db.connection_context():
         assert Organization.get().strong_factor_required_at is not None
-    page.check("input[name=channel][value=email]")
-    page.click("[data-action=continue]")
-    page.wait_for_selector("#code")
-    page.fill("#code", last_code("owner@example.com"))
-    page.click("[data-action=verify]")
-    if page.js:
-        page.locator("#modal dialog[open]").wait_for(state="detached")
-        expect(page.locator("#toasts")).to_contain_text("Security rules saved")
-    else:
-        page.wait_for_url(re.compile(r"/settings/team/rules$"))
-        expect(page.locator(".toast")).to_contain_text("Security rules saved")
+    browser_verify_with_email(page, "owner@example.com")
+    browser_done_in_place(page, "Security rules saved", r"/settings/team/rules$")
     expect(page.locator("input[name=require_strong_factor]")).not_to_be_checked()
     with db.connection_context():
         assert Organization.get().strong_factor_required_at is None

@@ -5,7 +5,7 @@ import re
 from conftest import last_code, outbox, signin, user
 from playwright.sync_api import expect
 
-from browser.conftest import browser_signin
+from browser.conftest import browser_done_in_place, browser_signin, browser_verify_with_email
 from webapp.extensions import db
 from webapp.models import Membership
 
@@ -139,17 +139,8 @@ def test_an_owner_promotes_a_member_after_verifying(any_page):
     page.click("[data-action=save-access]")
     expect(page.locator("#verify-step [data-summary]")).to_have_text("Make Mia Member Admin")
     assert role_of("member@example.com") == "member"
-    page.check("input[name=channel][value=email]")
-    page.click("[data-action=continue]")
-    page.wait_for_selector("#code")
-    page.fill("#code", last_code("owner@example.com"))
-    page.click("[data-action=verify]")
-    if page.js:
-        page.locator("#modal dialog[open]").wait_for(state="detached")
-        expect(page.locator("#toasts")).to_contain_text("Access updated.")
-    else:
-        page.wait_for_url(re.compile(r"/settings/team/\d+$"))
-        expect(page.locator(".toast")).to_contain_text("Access updated.")
+    browser_verify_with_email(page, "owner@example.com")
+    browser_done_in_place(page, "Access updated.", r"/settings/team/\d+$")
     expect(page.locator("#role")).to_have_value("admin")
     assert role_of("member@example.com") == "admin"
 
