@@ -61,6 +61,8 @@ def test_which_changes_weaken(new, weaker):
 
 
 def test_turning_the_requirement_off_waits_for_the_owners_code(owner):
+    page = owner.get(RULES).get_data(as_text=True)
+    assert 'id="rules-stepup-hint"' in page and "asks you to verify it's you first" in page
     r = save(owner, {"grace_days": "3", "allow_remember": "y"})
     assert r.status_code == 303 and r.headers["Location"].startswith("/verify/")
     assert org().strong_factor_required_at is not None  # nothing saved yet

@@ -63,6 +63,8 @@ def test_what_grants_more(before, after, more):
 
 def test_a_promotion_waits_for_the_owners_code_without_javascript(owner_client, dbconn):
     mia = user("member@example.com")
+    page = owner_client.get(f"/settings/team/{mia.id}").get_data(as_text=True)
+    assert "Giving more rights (a higher role, or the right to edit team profiles) asks you" in page
     r = access(owner_client, "member@example.com", "owner")
     assert r.status_code == 303 and r.headers["Location"].startswith("/verify/")
     assert seat("member@example.com") == ("member", False)

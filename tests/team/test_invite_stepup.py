@@ -32,6 +32,9 @@ def code_step(client, cid, *, htmx=False, channel="email"):
 
 def test_an_admin_invitation_waits_for_the_inviters_code_without_javascript(owner_client,
                                                                             dbconn):
+    form = owner_client.get("/settings/team/invite").get_data(as_text=True)
+    assert "Inviting an owner or admin asks you to verify it's you first." in form
+    assert 'aria-describedby="invite-role-hint invite-role-error"' in form
     sent_before = len(outbox())
     r = invite(owner_client)
     assert r.status_code == 303 and r.headers["Location"].startswith("/verify/")
