@@ -1,6 +1,7 @@
 """Deployment behaviour that needs no external service: health, a dead limiter storage,
 proxies, production settings, the per-process limiter warning. Runs in both legs."""
 
+import os
 import subprocess
 import sys
 
@@ -261,3 +262,16 @@ def test_a_good_public_url_is_kept_without_its_trailing_slash(tmp_path):
     config = _production(SECRET_KEY="p" * 48, ENV_NAME="development", PUBLIC_URL="")
     settings.finish(config, tmp_path)  # development: links from the request's host
     assert config["PUBLIC_URL"] == ""
+
+
+def test_the_wsgi_entry_point_builds_the_user_agent_parser_before_any_request(tmp_path):
+    """Each gunicorn worker imports wsgi.py: ua-parser's matchers are built then, not in the
+    first request that names a device (where they cost up to a second)."""
+    code = ("import ua_parser, wsgi; "
+            "print('built' if 'parser' in vars(ua_parser) else 'lazy')")
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}",
+           "SECRET_KEY": "w" * 40}
+    env.pop("AESTHETIX_ENV", None)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert out.stdout.strip().splitlines()[-1] == "built", out.stderr[-2000:]

@@ -24,6 +24,14 @@ OS_NAMES = {"Mac OS X": "macOS", "Mac OS": "macOS", "Windows": "Windows", "Ubunt
 bp.add_app_template_filter(ch.display_phone, "phone")
 
 
+def warm_up() -> None:
+    """Build ua-parser's matchers now, at start-up: lazily they cost a quarter to almost a
+    second, once a process, in the first request that shows a device (a sign-in's notice)."""
+    import ua_parser
+
+    ua_parser.parser  # noqa: B018 (the library's documented way to initialise it eagerly)
+
+
 @lru_cache(maxsize=512)
 def _device(user_agent: str) -> tuple[str, str]:
     result = parse_ua(user_agent)
