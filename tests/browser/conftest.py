@@ -4,9 +4,10 @@ import re
 import shutil
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
-from conftest import PASSWORD, last_code
+from conftest import CSRF_RE, PASSWORD, last_code
 from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
@@ -123,7 +124,34 @@ def browser_done_in_place(page, toast, back):
         expect(page.locator(".toast")).to_contain_text(toast)
 
 
-def browser_signin(page, email="member@example.com", password=PASSWORD):
-    """Sign in through the real pages with an email code."""
+def browser_signin_through_pages(page, email="member@example.com", password=PASSWORD):
+    """Sign in by typing into the real pages, with an email code; lands on My Profile."""
     browser_second_step(page, email, password, "email", lambda: last_code(email))
     page.wait_for_url(re.compile(r"/settings/profile"))
+
+
+def browser_signin(page, email="member@example.com", password=PASSWORD):
+    """Signed in with an email code, then on My Profile.
+
+    The sign-in endpoints are posted by the browser context's own HTTP client (its cookies
+    are the page's, its User-Agent the browser's), not typed into the pages: a test that is
+    about something else needs a signed-in browser, not another walk through the sign-in
+    pages (`browser_signin_through_pages` and tests/browser/test_signin*.py walk them).
+    """
+    http = page.context.request
+    agent = {"User-Agent": page.evaluate("navigator.userAgent")}
+
+    def token(path):
+        return CSRF_RE.search(http.get(path, headers=agent).text()).group(1)
+
+    def post(path, form):
+        r = http.post(path, form=form, headers=agent, max_redirects=0)
+        assert r.status == 303, (path, r.status, r.text()[:300])
+        return r
+
+    r = post("/login", {"email": email, "password": password, "csrf_token": token("/login")})
+    verify = urlsplit(r.headers["location"]).path
+    form_token = token(verify)
+    post(verify + "/channel", {"channel": "email", "csrf_token": form_token})
+    post(verify + "/code", {"code": last_code(email), "csrf_token": form_token})
+    page.goto("/settings/profile")

@@ -9,7 +9,12 @@ from conftest import PASSWORD, last_code, post, signin
 from playwright.sync_api import expect
 from twofactor.helpers import enable_totp, next_code
 
-from browser.conftest import browser_password_step, browser_second_step, browser_signin
+from browser.conftest import (
+    browser_password_step,
+    browser_second_step,
+    browser_signin,
+    browser_signin_through_pages,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -41,7 +46,7 @@ def test_the_app_is_preselected_for_who_last_used_it(page_js, app):
 
 def test_back_after_signing_in_is_not_not_found(page_js):
     page = page_js
-    browser_signin(page)
+    browser_signin_through_pages(page)
     page.go_back()
     page.wait_for_url(re.compile(r"/settings/profile"))
     expect(page.locator("h1")).to_have_text("My Profile")
