@@ -3,7 +3,7 @@ verified email a notice with a Secure-your-account link; a known browser gets no
 
 import re
 
-from conftest import PASSWORD, outbox, post, signin, user
+from conftest import PASSWORD, last_code, outbox, post, signin, user
 
 from recovery.helpers import last_email, link_in
 from webapp.models import User, UserSession
@@ -81,3 +81,39 @@ def test_securing_from_the_sign_in_notice_signs_that_browser_out(app, client, db
     assert UserSession.select().where((UserSession.user == user(EMAIL).id)
                                       & UserSession.revoked_at.is_null()).count() == 0
     assert PASSWORD  # the password is unchanged until the owner chooses a new one
+
+
+def change_email(client, new):
+    me = user(EMAIL)
+    r = post(client, "/settings/profile", {"name": me.name, "email": new, "phone": me.phone})
+    cid = r.headers["Location"].rsplit("/", 1)[1]
+    post(client, f"/verify/{cid}/channel", {"channel": "email"})
+    r = post(client, f"/verify/{cid}/code", {"code": last_code(EMAIL)})
+    assert r.status_code == 303 and user(new) is not None
+
+
+def test_the_browser_that_changed_the_email_stays_known_under_the_new_one(app, dbconn):
+    client = browser(app)
+    signin(client, EMAIL)
+    change_email(client, "mia.new@example.com")
+    post(client, "/logout", {})
+    # The sign-in's email code proves the new address; this browser is not new to it.
+    signin(client, "mia.new@example.com")
+    assert notices("mia.new@example.com") == []
+    # Another browser is.
+    signin(browser(app, ip="198.51.100.9"), "mia.new@example.com")
+    assert len(notices("mia.new@example.com")) == 1
+
+
+def test_a_browser_new_to_the_account_is_not_made_known_by_changing_the_email(app, dbconn):
+    client = browser(app)
+    client.set_cookie("aesthetix_device", "not ours")
+    signin(client, EMAIL)  # a notice: new browser; the sign-in then makes it known
+    assert len(notices()) == 1
+    other = browser(app, ip="198.51.100.9")
+    signin(other, "admin@example.com")  # this browser knows only the admin
+    other.set_cookie("session", client.get_cookie("session").value)  # a copied session
+    change_email(other, "mia.new@example.com")
+    post(client, "/logout", {})
+    signin(other, "mia.new@example.com")
+    assert len(notices("mia.new@example.com")) == 1

@@ -10,7 +10,7 @@ from flask_babel import gettext
 from peewee import IntegrityError
 
 from .. import audit
-from ..auth import remember
+from ..auth import devices, remember
 from ..auth.session import pending_login, sign_in
 from ..extensions import db
 from ..models import Challenge, Membership, User
@@ -177,8 +177,14 @@ def after_change_email(v: stepup.Verified):
     else:
         message = gettext("Email address updated to %(email)s. Verify the new address to use "
                           "it for codes.", email=email)
-    return finish_in_page(message, refresh=("profileChanged", "twofactorChanged"),
-                          back=return_url(v.challenge))
+    response = finish_in_page(message, refresh=("profileChanged", "twofactorChanged"),
+                              back=return_url(v.challenge))
+    if v.challenge.actor_id == v.subject.id and devices.knows(v.result["old"]):
+        # The browser that made the change signed in to the account before: it stays known
+        # under the new address (no new-device notice, its own password allowance). Only
+        # this browser; others learn the new address by signing in with it.
+        devices.remember(response, v.result["new"])
+    return response
 
 
 def after_verify_email(v: stepup.Verified):
