@@ -26,6 +26,11 @@ class Throttled(TooManyRequests):
         super().__init__()
         self.retry_after = retry_after
 
+    @property
+    def retry_minutes(self) -> int:
+        """The wait in whole minutes for a message, rounded up and never zero."""
+        return max(1, (self.retry_after + 59) // 60)
+
 
 @dataclass
 class Reservation:

@@ -202,7 +202,6 @@ def refreshed_rules() -> str:
     seat = guard_owner()
     # The seat came with the session, before the verification saved: read the rules again.
     seat.organization = Organization.get_by_id(seat.organization_id)
-    g.pop("standing", None)
     return render_template("partials/rules/form.html", oob=True, **_context(seat))
 
 

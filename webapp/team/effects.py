@@ -65,7 +65,7 @@ def grants_more(old: dict, new: dict) -> bool:
                 and not old["can_edit_team_profiles"]))
 
 
-def save_access(target, new: dict, actor, now) -> dict:
+def save_access(target, new: dict, actor, now) -> None:
     """Write the role and permissions; a "Login as" by or into the person ends with them."""
     old = {k: getattr(target, k) for k in new}
     with atomic_write():
@@ -77,7 +77,6 @@ def save_access(target, new: dict, actor, now) -> dict:
                      old=old, new=new, impersonations_ended=ended)
     for k, v in new.items():
         setattr(target, k, v)
-    return old
 
 
 def apply_change_access(c, subject, now) -> dict:
@@ -193,7 +192,7 @@ THROTTLED = N_("Too many invitations were sent. Try again in %(minutes)s minute(
 
 
 def throttled_text(exc: Throttled) -> str:
-    return gettext(THROTTLED, minutes=max(1, (exc.retry_after + 59) // 60))
+    return gettext(THROTTLED, minutes=exc.retry_minutes)
 
 
 class InvitationsLimited(stepup.Conflict):
@@ -220,8 +219,7 @@ def apply_invite_privileged(c, subject, now) -> dict:
     try:
         claim_invitation_send(organization_id, email)
     except Throttled as exc:
-        raise InvitationsLimited(THROTTLED,
-                                 {"minutes": max(1, (exc.retry_after + 59) // 60)}) from exc
+        raise InvitationsLimited(THROTTLED, {"minutes": exc.retry_minutes}) from exc
     invitation, token = invitations.create(organization_id, subject, email, role, now)
     return {"invitation_id": invitation.id, "token": token}
 

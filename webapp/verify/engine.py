@@ -156,7 +156,7 @@ def _take_send_slots(to: str, subject_id: int) -> None:
                 (config["CODE_SENDS_PER_ACCOUNT"], "code-sends", f"account:{subject_id}"),
                 (config["CODE_SENDS_PER_IP"], "code-sends", "ip:" + (ip or "unknown")))
     except Throttled as exc:
-        raise SendLimited(SEND_LIMITED[0], {"num": max(1, (exc.retry_after + 59) // 60)},
+        raise SendLimited(SEND_LIMITED[0], {"num": exc.retry_minutes},
                           plural=SEND_LIMITED[1], retry_after=exc.retry_after) from exc
 
 

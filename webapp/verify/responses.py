@@ -90,19 +90,24 @@ def _for_member_option(option: ch.Option, name: str) -> ch.Option:
                      gettext("enter the 6-digit code from %(name)s's app", name=name))
 
 
+# Where a verification the actor makes for themself, from a page other than My Profile, leads
+# back to: purpose name -> challenge -> URL.
+RETURN_TO: dict[str, Callable[[Challenge], str]] = {
+    "reset_member_2fa": lambda c: url_for("team.member", user_id=c.data["member_id"]),
+    "change_access": lambda c: url_for("team.member", user_id=c.data["member_id"]),
+    "invite_privileged": lambda c: url_for("team.index"),
+    "change_rules": lambda c: url_for("rules.show"),
+}
+
+
 def return_url(c: Challenge) -> str:
     """Where Cancel and Close lead: the page the verification was started from."""
     if c.purpose == "login":
         return url_for("auth.login")
     if c.actor_id != c.subject_id:
         return url_for("team.member", user_id=c.subject_id)
-    if c.purpose in ("reset_member_2fa", "change_access"):  # the actor verifies themself
-        return url_for("team.member", user_id=c.data["member_id"])
-    if c.purpose == "invite_privileged":
-        return url_for("team.index")
-    if c.purpose == "change_rules":
-        return url_for("rules.show")
-    return url_for("profile.show")
+    back = RETURN_TO.get(c.purpose)
+    return back(c) if back else url_for("profile.show")
 
 
 def step_context(c: Challenge, *, step=None, error=None, message=None):
