@@ -266,6 +266,20 @@ def _signed_in(client) -> bool:
         return "_user_id" in s
 
 
+def choose_channel(client, cid: str, *, htmx=False, channel="email") -> str:
+    """"Choose how to verify" on an open verification; returns its URL, for the code."""
+    url = f"/verify/{cid}"
+    r = post(client, url + "/channel", {"channel": channel}, htmx=htmx, token_from=url)
+    assert r.status_code in (200, 303), r.status_code
+    return url
+
+
+def verify_by_email(client, cid: str, email: str, *, htmx=False):
+    """Finish an open verification with the code emailed to `email`; the code's answer."""
+    url = choose_channel(client, cid, htmx=htmx)
+    return post(client, url + "/code", {"code": last_code(email)}, htmx=htmx, token_from=url)
+
+
 CODE_SUBJECT = "Your Aesthetix CRM code"  # the engine's code emails; notices come between
 
 

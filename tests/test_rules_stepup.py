@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from conftest import last_code, outbox, post, signin, user
+from conftest import choose_channel, last_code, outbox, post, signin, user, verify_by_email
 from security.helpers import events
 
 from webapp.extensions import db
@@ -35,10 +35,7 @@ def owner(client):
 
 
 def verify(client, cid, *, htmx=False):
-    url = f"/verify/{cid}"
-    post(client, url + "/channel", {"channel": "email"}, htmx=htmx, token_from=url)
-    return post(client, url + "/code", {"code": last_code("owner@example.com")}, htmx=htmx,
-                token_from=url)
+    return verify_by_email(client, cid, "owner@example.com", htmx=htmx)
 
 
 B = {"require_strong_factor": True, "grace_days": 7, "allow_remember": False}
@@ -134,8 +131,7 @@ def test_another_session_of_the_owner_is_not_covered_by_this_ones_window(app, ow
 
 def test_an_owner_demoted_before_the_code_saves_nothing(owner):
     r = save(owner, {"grace_days": "3", "allow_remember": "y"})
-    url = r.headers["Location"]
-    post(owner, url + "/channel", {"channel": "email"}, token_from=url)
+    url = choose_channel(owner, r.headers["Location"].rsplit("/", 1)[1])
     (Membership.update(role="admin")
      .where(Membership.user == user("owner@example.com").id).execute())
     r = post(owner, url + "/code", {"code": last_code("owner@example.com")}, token_from=url)

@@ -3,7 +3,7 @@ verified email a notice with a Secure-your-account link; a known browser gets no
 
 import re
 
-from conftest import PASSWORD, last_code, outbox, post, signin, user
+from conftest import PASSWORD, outbox, post, signin, user, verify_by_email
 
 from recovery.helpers import last_email, link_in
 from webapp.models import User, UserSession
@@ -86,9 +86,7 @@ def test_securing_from_the_sign_in_notice_signs_that_browser_out(app, client, db
 def change_email(client, new):
     me = user(EMAIL)
     r = post(client, "/settings/profile", {"name": me.name, "email": new, "phone": me.phone})
-    cid = r.headers["Location"].rsplit("/", 1)[1]
-    post(client, f"/verify/{cid}/channel", {"channel": "email"})
-    r = post(client, f"/verify/{cid}/code", {"code": last_code(EMAIL)})
+    r = verify_by_email(client, r.headers["Location"].rsplit("/", 1)[1], EMAIL)
     assert r.status_code == 303 and user(new) is not None
 
 

@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from conftest import last_code, post, signin, user
+from conftest import choose_channel, last_code, post, signin, user, verify_by_email
 
 from webapp.extensions import db
 from webapp.models import AuditEvent, Challenge, Membership
@@ -33,9 +33,7 @@ def seat(email):
 
 
 def verify(client, cid, *, htmx=False):
-    url = f"/verify/{cid}"
-    post(client, url + "/channel", {"channel": "email"}, htmx=htmx, token_from=url)
-    return post(client, url + "/code", {"code": last_code(OWNER)}, htmx=htmx, token_from=url)
+    return verify_by_email(client, cid, OWNER, htmx=htmx)
 
 
 def team_right(html: str) -> str:
@@ -118,8 +116,7 @@ def test_invite_as_member_then_promote_is_no_way_round(app, owner_client, dbconn
 
 def test_a_demoted_owner_promotes_no_one(owner_client, dbconn):
     r = access(owner_client, "member@example.com", "admin")
-    url = r.headers["Location"]
-    post(owner_client, url + "/channel", {"channel": "email"}, token_from=url)
+    url = choose_channel(owner_client, r.headers["Location"].rsplit("/", 1)[1])
     (Membership.update(role="admin").where(Membership.user == user(OWNER).id).execute())
     r = post(owner_client, url + "/code", {"code": last_code(OWNER)}, token_from=url)
     assert r.status_code == 409 and "can no longer change this person" in r.get_data(

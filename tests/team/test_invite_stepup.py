@@ -5,7 +5,7 @@ import json
 import re
 import threading
 
-from conftest import csrf, last_code, outbox, post, signin, user
+from conftest import choose_channel, csrf, last_code, outbox, post, signin, user
 
 from webapp.extensions import db
 from webapp.models import AuditEvent, Challenge, Invitation, Membership
@@ -23,13 +23,6 @@ def invitations(email="new.boss@example.com"):
         return list(Invitation.select().where(Invitation.email == email))
 
 
-def code_step(client, cid, *, htmx=False, channel="email"):
-    url = f"/verify/{cid}"
-    r = post(client, url + "/channel", {"channel": channel}, htmx=htmx, token_from=url)
-    assert r.status_code in (200, 303), r.status_code
-    return url
-
-
 def test_an_admin_invitation_waits_for_the_inviters_code_without_javascript(owner_client,
                                                                             dbconn):
     form = owner_client.get("/settings/team/invite").get_data(as_text=True)
@@ -45,7 +38,7 @@ def test_an_admin_invitation_waits_for_the_inviters_code_without_javascript(owne
     assert "Verify it" in step and "Invite new.boss@example.com as Admin" in step
     # The inviter's own channels.
     assert "o***@example.com" in step
-    url = code_step(owner_client, url.rsplit("/", 1)[1])
+    url = choose_channel(owner_client, url.rsplit("/", 1)[1])
     assert [m.to for m in outbox()[sent_before:]] == ["owner@example.com"]
     assert invitations() == []
     r = post(owner_client, url + "/code", {"code": last_code("owner@example.com")},
@@ -74,7 +67,7 @@ def test_an_owner_invitation_with_htmx_opens_the_modal_then_refreshes_the_list(o
     body = r.get_data(as_text=True)
     assert "<dialog" in body and "Invite new.boss@example.com as Owner" in body
     cid = re.search(r"/verify/([\w-]+)/channel", body).group(1)
-    url = code_step(owner_client, cid, htmx=True)
+    url = choose_channel(owner_client, cid, htmx=True)
     r = post(owner_client, url + "/code", {"code": last_code("owner@example.com")}, htmx=True,
              token_from=url)
     assert r.status_code == 200
@@ -97,7 +90,7 @@ def test_a_member_invitation_needs_no_step_up(owner_client, dbconn):
 def test_a_recently_verified_session_invites_at_once_and_only_that_session(app, owner_client,
                                                                             dbconn):
     r = invite(owner_client)
-    url = code_step(owner_client, r.headers["Location"].rsplit("/", 1)[1])
+    url = choose_channel(owner_client, r.headers["Location"].rsplit("/", 1)[1])
     post(owner_client, url + "/code", {"code": last_code("owner@example.com")}, token_from=url)
     # Inside the window the next one is sent at once.
     r = invite(owner_client, "second.boss@example.com", "admin")
@@ -114,7 +107,7 @@ def test_a_recently_verified_session_invites_at_once_and_only_that_session(app, 
 
 def test_rights_lost_before_the_code_send_nothing(admin_client, dbconn):
     r = invite(admin_client, role="admin")
-    url = code_step(admin_client, r.headers["Location"].rsplit("/", 1)[1])
+    url = choose_channel(admin_client, r.headers["Location"].rsplit("/", 1)[1])
     # Meanwhile an owner takes the admin's right to manage the team away.
     (Membership.update(can_edit_team_profiles=False)
      .where(Membership.user == user("admin@example.com").id).execute())
@@ -127,7 +120,7 @@ def test_rights_lost_before_the_code_send_nothing(admin_client, dbconn):
 
 def test_an_address_invited_meanwhile_is_not_invited_twice(owner_client, admin_client, dbconn):
     r = invite(owner_client, role="admin")
-    url = code_step(owner_client, r.headers["Location"].rsplit("/", 1)[1])
+    url = choose_channel(owner_client, r.headers["Location"].rsplit("/", 1)[1])
     assert invite(admin_client, role="member").status_code == 303  # sent at once
     r = post(owner_client, url + "/code", {"code": last_code("owner@example.com")},
              token_from=url)
@@ -141,7 +134,7 @@ def test_the_organisations_daily_limit_is_claimed_when_the_code_sends_it(app, ow
                                                                          dbconn):
     app.config["INVITATIONS_PER_ORGANIZATION"] = "1 per day"
     r = invite(owner_client, role="admin")
-    url = code_step(owner_client, r.headers["Location"].rsplit("/", 1)[1])
+    url = choose_channel(owner_client, r.headers["Location"].rsplit("/", 1)[1])
     assert invite(owner_client, "first@example.com", "member").status_code == 303
     r = post(owner_client, url + "/code", {"code": last_code("owner@example.com")},
              token_from=url)
@@ -161,7 +154,7 @@ def test_ten_parallel_codes_send_one_invitation(app, owner_client, dbconn):
     """The same verification raced from ten copies of the session: one invitation, one
     email, one consumed verification."""
     r = invite(owner_client)
-    url = code_step(owner_client, r.headers["Location"].rsplit("/", 1)[1])
+    url = choose_channel(owner_client, r.headers["Location"].rsplit("/", 1)[1])
     code = last_code("owner@example.com")
     cookie = owner_client.get_cookie("session").value
     clients = [app.test_client() for _ in range(10)]
